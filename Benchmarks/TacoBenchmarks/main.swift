@@ -1,0 +1,2 @@
+import Imaging
+print("placeholder")

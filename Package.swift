@@ -1,0 +1,73 @@
+// swift-tools-version: 6.0
+// TacoKit: topology-aware pre-training data from 3D multi-modal medical images.
+// The system libraries (ITK 5.2, GDCM, libnifti, HDF5, OpenBLAS) come from Debian's packages;
+// `make setup` installs them. See docs/building.md for why each flag below exists.
+
+import PackageDescription
+
+/// ITK and GDCM libraries the bridge links (Debian's names, `-5.2` suffix for ITK).
+let itkLibraries = [
+    "ITKRegistrationMethodsv4", "ITKOptimizersv4", "ITKOptimizers", "ITKIOGDCM", "ITKIONIFTI", "ITKIONRRD",
+    "ITKIOMeta", "ITKIOPNG", "ITKIOImageBase", "ITKSmoothing", "ITKSpatialObjects", "ITKTransform",
+    "ITKStatistics", "ITKCommon", "itkvnl_algo", "itkvnl", "itksys",
+].map { "\($0)-5.2" } + ["gdcmMSFF", "gdcmDSED", "gdcmDICT", "gdcmCommon", "m"]
+
+let package = Package(
+    name: "TacoKit",
+    products: [
+        .executable(name: "taco", targets: ["taco"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C++ over ITK 5.2 and GDCM behind a plain C header. No ITK type and no C++ exception crosses it.
+        .target(
+            name: "CITKBridge",
+            cxxSettings: [
+                .unsafeFlags([
+                    "-I/usr/include/ITK-5.2", "-I/usr/include/gdcm-3.0",
+                    // ITK code at -O0 is 20-30x slower; keep the bridge optimised in debug builds too.
+                    "-O2",
+                    "-Wno-deprecated-declarations", "-Wno-ignored-attributes", "-Wno-inconsistent-missing-override",
+                ]),
+            ],
+            linkerSettings: itkLibraries.map { .linkedLibrary($0) }
+        ),
+        // libnifti (NIfTI-1 only: libnifti2 must never be linked beside ITK's NIfTI reader).
+        .target(
+            name: "CNIfTI",
+            linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"), .linkedLibrary("z")]
+        ),
+        // Serial HDF5, with a shim that turns the library's global-backed macros into functions.
+        .target(
+            name: "CHDF5",
+            cSettings: [.unsafeFlags(["-I/usr/include/hdf5/serial"])],
+            linkerSettings: [
+                .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/hdf5/serial"]),
+                .linkedLibrary("hdf5"),
+            ]
+        ),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(
+            name: "Imaging",
+            dependencies: ["CITKBridge", "CNIfTI"]
+        ),
+        .executableTarget(
+            name: "taco",
+            dependencies: ["Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "TacoBenchmarks",
+            dependencies: ["Imaging"],
+            path: "Benchmarks/TacoBenchmarks"
+        ),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
+        .testTarget(name: "tacoTests", dependencies: ["taco"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .c11,
+    cxxLanguageStandard: .cxx17
+)

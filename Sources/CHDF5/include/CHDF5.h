@@ -1,0 +1,31 @@
+/* Serial HDF5 for Swift. HDF5's predefined types and property-list classes are macros over globals
+ * that H5open() initialises, which Swift cannot import; these inline functions return them. */
+#ifndef TACO_CHDF5_H
+#define TACO_CHDF5_H
+#include <hdf5.h>
+
+static inline hid_t chdf5_native_float(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t chdf5_native_double(void) { return H5T_NATIVE_DOUBLE; }
+static inline hid_t chdf5_native_uint8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t chdf5_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t chdf5_native_int64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t chdf5_c_string(void) { return H5T_C_S1; }
+static inline hid_t chdf5_ieee_f16le(void) {
+    /* HDF5 1.10 has no half type: IEEE binary16 as h5py defines it (copy of f32, then reshaped). */
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return t;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+static inline size_t chdf5_variable_size(void) { return H5T_VARIABLE; }
+static inline unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline unsigned chdf5_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned chdf5_acc_rdwr(void) { return H5F_ACC_RDWR; }
+static inline hid_t chdf5_dataset_create_plist(void) { return H5P_DATASET_CREATE; }
+static inline hid_t chdf5_dataset_access_plist(void) { return H5P_DATASET_ACCESS; }
+static inline hid_t chdf5_file_access_plist(void) { return H5P_FILE_ACCESS; }
+
+#endif

@@ -1,0 +1,245 @@
+// DICOM: header scans without pixel decoding (GDCM), series reads (ITK over GDCM), series writes (GDCM).
+#include "bridge_internal.h"
+
+#include <gdcmAttribute.h>
+#include <gdcmGlobal.h>
+#include <gdcmImage.h>
+#include <gdcmImageChangeTransferSyntax.h>
+#include <gdcmImageHelper.h>
+#include <gdcmImageWriter.h>
+#include <gdcmReader.h>
+#include <gdcmStringFilter.h>
+#include <itkGDCMImageIO.h>
+#include <itkImageSeriesReader.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <vector>
+
+using namespace taco;
+
+/** The result of a header scan: one row per file, one optional value per tag. */
+struct taco_dicom_scan {
+    size_t tag_count = 0;
+    std::vector<std::string> failures;               // per file; empty = readable
+    std::vector<std::unique_ptr<std::string>> values; // file-major; null = absent
+};
+
+namespace {
+
+std::string trim_padding(std::string s) {
+    // DICOM pads values to even length with a space (text) or NUL (UIDs).
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+    size_t start = 0;
+    while (start < s.size() && s[start] == ' ') ++start;
+    return s.substr(start);
+}
+
+gdcm::Tag parse_tag(const char *text) {
+    unsigned group = 0, element = 0;
+    char separator = 0;
+    if (!text || std::sscanf(text, "%4x%c%4x", &group, &separator, &element) != 3 || (separator != ',' && separator != '|'))
+        fail(TACO_ERR_INVALID_ARGUMENT, std::string("not a tag of the form gggg,eeee: ") + (text ? text : "(null)"));
+    return gdcm::Tag(static_cast<uint16_t>(group), static_cast<uint16_t>(element));
+}
+
+/** Reads `path` up to the pixel data and fills one row of `scan`. */
+void scan_one(const char *path, const std::vector<gdcm::Tag> &tags, taco_dicom_scan &scan, size_t row) {
+    gdcm::Reader reader;
+    reader.SetFileName(path);
+    if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) {
+        scan.failures[row] = "not a DICOM file, or its header is corrupt or truncated";
+        return;
+    }
+    const gdcm::File &file = reader.GetFile();
+    const gdcm::DataSet &dataset = file.GetDataSet();
+    const gdcm::FileMetaInformation &meta = file.GetHeader();
+    gdcm::StringFilter filter;
+    filter.SetFile(file);
+    for (size_t j = 0; j < tags.size(); ++j) {
+        const gdcm::Tag &tag = tags[j];
+        const bool in_meta = tag.GetGroup() == 0x0002;
+        if (in_meta ? !meta.FindDataElement(tag) : !dataset.FindDataElement(tag)) continue;
+        const gdcm::DataElement &element = in_meta ? meta.GetDataElement(tag) : dataset.GetDataElement(tag);
+        if (element.IsEmpty()) {
+            scan.values[row * tags.size() + j] = std::make_unique<std::string>();
+            continue;
+        }
+        std::string value;
+        if (in_meta) {
+            const gdcm::ByteValue *bytes = element.GetByteValue();
+            if (bytes) value.assign(bytes->GetPointer(), bytes->GetLength());
+        } else {
+            value = filter.ToString(tag);
+        }
+        scan.values[row * tags.size() + j] = std::make_unique<std::string>(trim_padding(value));
+    }
+}
+
+using SeriesReader = itk::ImageSeriesReader<FloatImage>;
+
+}  // namespace
+
+extern "C" {
+
+taco_status taco_dicom_scan_files(const char *const *paths, size_t path_count, const char *const *tags,
+                                  size_t tag_count, taco_dicom_scan **scan) {
+    return guarded("DICOM header scan", [&] {
+        if (!scan || (path_count && !paths) || (tag_count && !tags)) fail(TACO_ERR_INVALID_ARGUMENT, "missing argument");
+        *scan = nullptr;
+        std::vector<gdcm::Tag> parsed;
+        for (size_t j = 0; j < tag_count; ++j) parsed.push_back(parse_tag(tags[j]));
+        auto result = std::make_unique<taco_dicom_scan>();
+        result->tag_count = tag_count;
+        result->failures.resize(path_count);
+        result->values.resize(path_count * tag_count);
+        for (size_t i = 0; i < path_count; ++i) {
+            try {
+                scan_one(paths[i], parsed, *result, i);
+            } catch (const std::exception &e) {
+                result->failures[i] = std::string("unreadable DICOM header: ") + e.what();
+            } catch (...) {
+                result->failures[i] = "unreadable DICOM header";
+            }
+        }
+        *scan = result.release();
+    });
+}
+
+int taco_dicom_scan_is_readable(const taco_dicom_scan *scan, size_t file) {
+    return scan && file < scan->failures.size() && scan->failures[file].empty();
+}
+
+const char *taco_dicom_scan_failure(const taco_dicom_scan *scan, size_t file) {
+    if (!scan || file >= scan->failures.size()) return "";
+    return scan->failures[file].c_str();
+}
+
+const char *taco_dicom_scan_value(const taco_dicom_scan *scan, size_t file, size_t tag) {
+    if (!scan || tag >= scan->tag_count || file >= scan->failures.size()) return nullptr;
+    const auto &value = scan->values[file * scan->tag_count + tag];
+    return value ? value->c_str() : nullptr;
+}
+
+void taco_dicom_scan_free(taco_dicom_scan *scan) { delete scan; }
+
+taco_status taco_dicom_read_series(const char *const *paths, size_t path_count, taco_geometry *geometry,
+                                   float *voxels, size_t capacity) {
+    return guarded("read DICOM series", [&] {
+        if (!paths || path_count == 0 || !geometry) fail(TACO_ERR_INVALID_ARGUMENT, "no files");
+        register_io_factories();
+        auto io = itk::GDCMImageIO::New();
+        SeriesReader::FileNamesContainer names(paths, paths + path_count);
+        auto reader = SeriesReader::New();
+        reader->SetImageIO(io);
+        reader->SetFileNames(names);
+        try {
+            if (voxels) reader->Update();
+            else reader->UpdateOutputInformation();
+        } catch (const itk::ExceptionObject &e) {
+            fail(TACO_ERR_IO, "series of " + std::to_string(path_count) + " files starting with " + paths[0] + ": " +
+                                  e.GetDescription());
+        }
+        *geometry = geometry_of(reader->GetOutput());
+        if (!voxels) return;
+        if (capacity < voxel_count(*geometry)) fail(TACO_ERR_INVALID_ARGUMENT, "output buffer too small");
+        std::memcpy(voxels, reader->GetOutput()->GetBufferPointer(), voxel_count(*geometry) * sizeof(float));
+    });
+}
+
+taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *voxels, double slope,
+                                    double intercept, const taco_dicom_tag *tags, size_t tag_count,
+                                    const char *const *paths, taco_dicom_compression compression) {
+    return guarded("write DICOM series", [&] {
+        if (!geometry || !voxels || !paths || (tag_count && !tags)) fail(TACO_ERR_INVALID_ARGUMENT, "missing argument");
+        validate(*geometry, "image");
+        if (!(slope > 0) || !std::isfinite(slope) || !std::isfinite(intercept))
+            fail(TACO_ERR_INVALID_ARGUMENT, "rescale slope must be positive and finite");
+        const taco_geometry &g = *geometry;
+        std::string series_uid;
+        for (size_t t = 0; t < tag_count; ++t) {
+            if (!tags[t].tag || !tags[t].value) fail(TACO_ERR_INVALID_ARGUMENT, "tag without a value");
+            if (parse_tag(tags[t].tag) == gdcm::Tag(0x0020, 0x000e)) series_uid = tags[t].value;
+        }
+        if (series_uid.empty()) fail(TACO_ERR_INVALID_ARGUMENT, "SeriesInstanceUID (0020|000e) is required");
+
+        const size_t slice_voxels = size_t(g.size[0]) * g.size[1];
+        std::vector<int16_t> stored(slice_voxels);
+        const double *d = g.direction;  // columns: axis directions
+        char text[256];
+        for (uint32_t z = 0; z < g.size[2]; ++z) {
+            const float *slice = voxels + z * slice_voxels;
+            for (size_t i = 0; i < slice_voxels; ++i) {
+                const double q = std::nearbyint((double(slice[i]) - intercept) / slope);
+                if (!(q >= std::numeric_limits<int16_t>::min() && q <= std::numeric_limits<int16_t>::max()))
+                    fail(TACO_ERR_INVALID_ARGUMENT, "value " + std::to_string(slice[i]) +
+                                                        " does not fit int16 with the given rescale");
+                stored[i] = static_cast<int16_t>(q);
+            }
+            gdcm::SmartPointer<gdcm::Image> image = new gdcm::Image;
+            image->SetNumberOfDimensions(2);
+            image->SetDimension(0, g.size[0]);
+            image->SetDimension(1, g.size[1]);
+            image->SetSpacing(0, g.spacing[0]);
+            image->SetSpacing(1, g.spacing[1]);
+            image->SetSpacing(2, g.spacing[2]);
+            double position[3];
+            for (int r = 0; r < 3; ++r) position[r] = g.origin[r] + d[3 * r + 2] * g.spacing[2] * z;
+            for (int r = 0; r < 3; ++r) image->SetOrigin(r, position[r]);
+            const double cosines[6] = {d[0], d[3], d[6], d[1], d[4], d[7]};
+            image->SetDirectionCosines(cosines);
+            image->SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
+            image->SetPixelFormat(gdcm::PixelFormat::INT16);
+            image->SetIntercept(intercept);
+            image->SetSlope(slope);
+            gdcm::DataElement pixels(gdcm::Tag(0x7fe0, 0x0010));
+            pixels.SetByteValue(reinterpret_cast<const char *>(stored.data()),
+                                static_cast<uint32_t>(slice_voxels * sizeof(int16_t)));
+            image->SetDataElement(pixels);
+
+            gdcm::ImageWriter writer;
+            gdcm::File &file = writer.GetFile();
+            gdcm::DataSet &ds = file.GetDataSet();
+            gdcm::StringFilter filter;
+            filter.SetFile(file);
+            auto put = [&](const gdcm::Tag &tag, const std::string &value) {
+                const gdcm::DictEntry &entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag);
+                gdcm::DataElement element(tag);
+                element.SetVR(entry.GetVR());
+                const std::string encoded = filter.FromString(tag, value.c_str(), value.size());
+                std::string padded = encoded;
+                if (padded.size() % 2) padded.push_back(entry.GetVR() == gdcm::VR::UI ? '\0' : ' ');
+                element.SetByteValue(padded.data(), static_cast<uint32_t>(padded.size()));
+                ds.Replace(element);
+            };
+            for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
+            put(gdcm::Tag(0x0008, 0x0018), series_uid + "." + std::to_string(z + 1));
+            put(gdcm::Tag(0x0020, 0x0013), std::to_string(z + 1));
+            std::snprintf(text, sizeof text, "%.6g", g.spacing[2]);
+            put(gdcm::Tag(0x0018, 0x0050), text);  // SliceThickness
+            put(gdcm::Tag(0x0018, 0x0088), text);  // SpacingBetweenSlices
+            std::snprintf(text, sizeof text, "%.6g", slope);
+            put(gdcm::Tag(0x0028, 0x1053), text);
+            std::snprintf(text, sizeof text, "%.6g", intercept);
+            put(gdcm::Tag(0x0028, 0x1052), text);
+
+            if (compression == TACO_DICOM_UNCOMPRESSED) {
+                writer.SetImage(*image);
+            } else {
+                gdcm::ImageChangeTransferSyntax change;
+                change.SetTransferSyntax(compression == TACO_DICOM_JPEG_LOSSLESS ? gdcm::TransferSyntax::JPEGLosslessProcess14_1
+                                                                                 : gdcm::TransferSyntax::JPEG2000Lossless);
+                change.SetInput(*image);
+                if (!change.Change()) fail(TACO_ERR_COMPUTE, "GDCM could not compress the slices");
+                writer.SetImage(change.GetOutput());
+            }
+            writer.SetFileName(paths[z]);
+            if (!writer.Write()) fail(TACO_ERR_IO, std::string(paths[z]) + ": could not write");
+        }
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,58 @@
+import CITKBridge
+import Foundation
+
+/// The requested tags of one file, read without decoding its pixels.
+public struct DICOMHeader: Sendable {
+    public let url: URL
+    /// Why the file could not be read as DICOM; nil when it could.
+    public let failure: String?
+    /// Values (trimmed of DICOM padding) of the requested tags the file has.
+    public let values: [DICOMTag: String]
+
+    public subscript(tag: DICOMTag) -> String? { values[tag] }
+
+    /// A multi-valued numeric tag (e.g. "0.5\\0.5") as numbers; nil when absent or malformed.
+    public func numbers(_ tag: DICOMTag) -> [Double]? {
+        guard let text = values[tag] else { return nil }
+        let parts = text.split(separator: "\\").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.map { $0! }
+    }
+}
+
+/// Fast header scans of many DICOM files through GDCM: each file is parsed up to its pixel data.
+///
+/// ```swift
+/// let headers = try DICOMHeaderScan.scan(files, tags: [.seriesInstanceUID, .imagePositionPatient])
+/// for h in headers where h.failure == nil { print(h[.seriesInstanceUID] ?? "-") }
+/// ```
+public enum DICOMHeaderScan {
+    /// Reads `tags` from every file; unreadable files come back with a `failure` reason.
+    public static func scan(_ files: [URL], tags: [DICOMTag]) throws -> [DICOMHeader] {
+        let paths = files.map { strdup($0.path) }
+        let tagTexts = tags.map { strdup($0.text) }
+        defer {
+            paths.forEach { free($0) }
+            tagTexts.forEach { free($0) }
+        }
+        var handle: OpaquePointer?
+        let pathPointers = paths.map { UnsafePointer($0) }
+        let tagPointers = tagTexts.map { UnsafePointer($0) }
+        try pathPointers.withUnsafeBufferPointer { p in
+            try tagPointers.withUnsafeBufferPointer { t in
+                try BridgeError.check(taco_dicom_scan_files(p.baseAddress, p.count, t.baseAddress, t.count, &handle))
+            }
+        }
+        defer { taco_dicom_scan_free(handle) }
+        return files.enumerated().map { i, url in
+            guard taco_dicom_scan_is_readable(handle, i) != 0 else {
+                return DICOMHeader(url: url, failure: String(cString: taco_dicom_scan_failure(handle, i)), values: [:])
+            }
+            var values: [DICOMTag: String] = [:]
+            for (j, tag) in tags.enumerated() {
+                if let value = taco_dicom_scan_value(handle, i, j) { values[tag] = String(cString: value) }
+            }
+            return DICOMHeader(url: url, failure: nil, values: values)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Writes a file so that it appears only complete: the content goes to a temporary name in the
+/// destination's folder (same extension, so that format detection by suffix still works) and is
+/// then renamed over the destination. On failure the temporary file is removed.
+public enum AtomicFile {
+    /// Calls `write` with a temporary URL, then moves the result to `url`.
+    public static func write(to url: URL, _ write: (URL) throws -> Void) throws {
+        let folder = url.deletingLastPathComponent()
+        let name = url.lastPathComponent
+        let suffix = Self.fullExtension(of: name)
+        let stem = String(name.dropLast(suffix.count))
+        let temporary = folder.appendingPathComponent(".\(stem).partial-\(UUID().uuidString.prefix(8))\(suffix)")
+        do {
+            try write(temporary)
+            if rename(temporary.path, url.path) != 0 {
+                throw CocoaError(.fileWriteUnknown, userInfo: [
+                    NSFilePathErrorKey: url.path,
+                    NSLocalizedDescriptionKey: "\(url.path): could not move the finished file into place: \(String(cString: strerror(errno)))",
+                ])
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    /// Writes `data` atomically.
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { try data.write(to: $0) }
+    }
+
+    /// ".nii.gz" for "a.nii.gz", ".png" for "a.png", "" for "a".
+    static func fullExtension(of name: String) -> String {
+        for double in [".nii.gz", ".tar.gz"] where name.hasSuffix(double) { return double }
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
+        return String(name[dot...])
+    }
+}

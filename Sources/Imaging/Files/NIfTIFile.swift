@@ -1,0 +1,182 @@
+import CNIfTI
+import Foundation
+
+/// NIfTI-1 files through libnifti, following the standard's geometry precedence.
+///
+/// NIfTI stores RAS; TacoKit works in LPS. Reading takes the sform when `sform_code > 0`, else the
+/// qform when `qform_code > 0`, else spacing only (the standard's method 1), and says which one it
+/// used. Writing sets sform = qform = the LPS affine with its first two rows negated, with code 1
+/// (scanner) or 4 (MNI) for both.
+///
+/// ```swift
+/// let (t1, header) = try NIfTIFile.read(URL(fileURLWithPath: "t1.nii.gz"))
+/// print(header.geometrySource)       // .sform
+/// try NIfTIFile.write(t1, to: URL(fileURLWithPath: "copy.nii.gz"), space: .scanner)
+/// ```
+public enum NIfTIFile {
+    /// Which header field a geometry came from.
+    public enum GeometrySource: String, Sendable {
+        case sform, qform
+        /// Neither form was set: spacing only, origin at 0, no orientation (NIfTI method 1).
+        case spacingOnly = "spacing-only"
+    }
+
+    /// The space a written file's affine refers to (its sform/qform code).
+    public enum Space: Int32, Sendable {
+        /// Scanner coordinates (code 1).
+        case scanner = 1
+        /// MNI152 atlas space (code 4).
+        case mni = 4
+    }
+
+    /// What the header said, beside the voxels.
+    public struct Header: Sendable, Equatable {
+        public let geometrySource: GeometrySource
+        public let sformCode: Int
+        public let qformCode: Int
+        public let voxelType: VoxelType
+        /// The scaling applied to the stored values (value = slope * stored + intercept), if any.
+        public let scaleSlope: Float?
+        public let scaleIntercept: Float?
+        public let description: String
+    }
+
+    /// Reads a 3D scalar NIfTI-1 file (.nii or .nii.gz) as float32 with `scl_slope`/`scl_inter` applied.
+    public static func read(_ url: URL) throws -> (Volume, Header) {
+        let path = url.path
+        guard FileManager.default.isReadableFile(atPath: path) else { throw NIfTIFileError(path: path, reason: "no such file, or not readable") }
+        nifti_set_debug_level(0)
+        guard let nim = nifti_image_read(path, 1) else {
+            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt or truncated file)")
+        }
+        defer { nifti_image_free(nim) }
+        let image = nim.pointee
+        guard image.data != nil else { throw NIfTIFileError(path: path, reason: "the voxel data could not be read (truncated file?)") }
+        let volumes = (4...7).reduce(1) { product, axis in product * max(1, Int(dimension(image, axis))) }
+        if image.ndim > 3 && volumes > 1 {
+            throw NIfTIFileError(path: path, reason: "\(image.ndim)D image with \(volumes) volumes; a 3D image is needed")
+        }
+        let size = SIMD3(Int(max(1, image.nx)), Int(max(1, image.ny)), Int(max(1, image.nz)))
+        let (source, ras) = rasAffine(of: image)
+        let geometry = Geometry(size: size, indexToRAS: ras)
+        let (voxelType, voxels) = try floatVoxels(of: image, count: geometry.voxelCount, path: path)
+
+        let slope = image.scl_slope
+        let applyScaling = slope != 0 && slope.isFinite && !(slope == 1 && image.scl_inter == 0)
+        let scaled = applyScaling ? voxels.map { $0 * slope + image.scl_inter } : voxels
+        let description = withUnsafeBytes(of: image.descrip) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        let header = Header(geometrySource: source, sformCode: Int(image.sform_code), qformCode: Int(image.qform_code),
+                            voxelType: voxelType, scaleSlope: applyScaling ? slope : nil,
+                            scaleIntercept: applyScaling ? image.scl_inter : nil, description: description)
+        return (Volume(geometry: geometry, voxels: scaled), header)
+    }
+
+    /// Writes `volume` as a float32 NIfTI-1 file, atomically. `.nii.gz` compresses.
+    public static func write(_ volume: Volume, to url: URL, space: Space = .scanner, description: String = "TacoKit") throws {
+        let g = volume.geometry
+        var dims: [Int32] = [3, Int32(g.size.x), Int32(g.size.y), Int32(g.size.z), 1, 1, 1, 1]
+        guard let nim = nifti_make_new_nim(&dims, Int32(DT_FLOAT32), 1) else {
+            throw NIfTIFileError(path: url.path, reason: "libnifti could not allocate an image")
+        }
+        defer { nifti_image_free(nim) }
+        let ras = g.indexToRAS
+        var m = mat44()
+        withUnsafeMutableBytes(of: &m.m) { raw in
+            let f = raw.bindMemory(to: Float.self)
+            for r in 0..<3 {
+                for c in 0..<3 { f[4 * r + c] = Float(ras.linear[r, c]) }
+                f[4 * r + 3] = Float(ras.translation[r])
+            }
+            f[12] = 0; f[13] = 0; f[14] = 0; f[15] = 1
+        }
+        nim.pointee.sform_code = space.rawValue
+        nim.pointee.sto_xyz = m
+        nim.pointee.sto_ijk = nifti_mat44_inverse(m)
+        var qb: Float = 0, qc: Float = 0, qd: Float = 0, qx: Float = 0, qy: Float = 0, qz: Float = 0
+        var dx: Float = 0, dy: Float = 0, dz: Float = 0, qfac: Float = 0
+        nifti_mat44_to_quatern(m, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac)
+        nim.pointee.qform_code = space.rawValue
+        nim.pointee.quatern_b = qb; nim.pointee.quatern_c = qc; nim.pointee.quatern_d = qd
+        nim.pointee.qoffset_x = qx; nim.pointee.qoffset_y = qy; nim.pointee.qoffset_z = qz
+        nim.pointee.qfac = qfac
+        nim.pointee.qto_xyz = nifti_quatern_to_mat44(qb, qc, qd, qx, qy, qz, Float(g.spacing.x), Float(g.spacing.y), Float(g.spacing.z), qfac)
+        nim.pointee.qto_ijk = nifti_mat44_inverse(nim.pointee.qto_xyz)
+        nim.pointee.dx = Float(g.spacing.x); nim.pointee.dy = Float(g.spacing.y); nim.pointee.dz = Float(g.spacing.z)
+        nim.pointee.pixdim.1 = Float(g.spacing.x); nim.pointee.pixdim.2 = Float(g.spacing.y); nim.pointee.pixdim.3 = Float(g.spacing.z)
+        nim.pointee.xyz_units = Int32(NIFTI_UNITS_MM)
+        nim.pointee.time_units = Int32(NIFTI_UNITS_SEC)
+        withUnsafeMutableBytes(of: &nim.pointee.descrip) { raw in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            for (i, byte) in description.utf8.prefix(79).enumerated() { raw[i] = byte }
+        }
+        volume.voxels.withUnsafeBytes { source in
+            nim.pointee.data.copyMemory(from: source.baseAddress!, byteCount: source.count)
+        }
+        try AtomicFile.write(to: url) { temporary in
+            guard nifti_set_filenames(nim, temporary.path, 0, 1) == 0 else {
+                throw NIfTIFileError(path: url.path, reason: "not a NIfTI file name (.nii or .nii.gz)")
+            }
+            nifti_image_write(nim)
+            // nifti_image_write reports failure only on stderr: check that the file is all there.
+            let expected = 352 + volume.voxels.count * 4
+            let written = (try? FileManager.default.attributesOfItem(atPath: temporary.path)[.size] as? Int) ?? nil
+            let compressed = temporary.path.hasSuffix(".gz")
+            guard let written, compressed ? written > 0 : written >= expected else {
+                throw NIfTIFileError(path: url.path, reason: "libnifti could not write it (folder missing or not writable, or disk full)")
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func dimension(_ image: nifti_image, _ i: Int) -> Int32 {
+        withUnsafeBytes(of: image.dim) { $0.bindMemory(to: Int32.self)[i] }
+    }
+
+    /// The index -> RAS affine by the standard's precedence, and where it came from.
+    private static func rasAffine(of image: nifti_image) -> (GeometrySource, AffineTransform) {
+        func affine(_ m: mat44) -> AffineTransform {
+            withUnsafeBytes(of: m.m) { raw in
+                let f = raw.bindMemory(to: Float.self)
+                return AffineTransform(rowMajor4x4: (0..<16).map { Double(f[$0]) })
+            }
+        }
+        if image.sform_code > 0 { return (.sform, affine(image.sto_xyz)) }
+        if image.qform_code > 0 { return (.qform, affine(image.qto_xyz)) }
+        let spacing = Vector3(Double(max(image.dx, 0) > 0 ? image.dx : 1), Double(image.dy > 0 ? image.dy : 1),
+                              Double(image.dz > 0 ? image.dz : 1))
+        return (.spacingOnly, AffineTransform(linear: Matrix3(diagonal: spacing)))
+    }
+
+    /// The stored voxels converted to float32.
+    private static func floatVoxels(of image: nifti_image, count: Int, path: String) throws -> (VoxelType, [Float]) {
+        let raw = UnsafeRawPointer(image.data!)
+        func convert<T>(_: T.Type, _ type: VoxelType, _ f: (T) -> Float) -> (VoxelType, [Float]) {
+            let typed = raw.bindMemory(to: T.self, capacity: count)
+            return (type, (0..<count).map { f(typed[$0]) })
+        }
+        switch Int32(image.datatype) {
+        case Int32(DT_UINT8): return convert(UInt8.self, .uint8) { Float($0) }
+        case Int32(DT_INT8): return convert(Int8.self, .int8) { Float($0) }
+        case Int32(DT_UINT16): return convert(UInt16.self, .uint16) { Float($0) }
+        case Int32(DT_INT16): return convert(Int16.self, .int16) { Float($0) }
+        case Int32(DT_UINT32): return convert(UInt32.self, .uint32) { Float($0) }
+        case Int32(DT_INT32): return convert(Int32.self, .int32) { Float($0) }
+        case Int32(DT_UINT64): return convert(UInt64.self, .uint64) { Float($0) }
+        case Int32(DT_INT64): return convert(Int64.self, .int64) { Float($0) }
+        case Int32(DT_FLOAT32): return convert(Float.self, .float32) { $0 }
+        case Int32(DT_FLOAT64): return convert(Double.self, .float64) { Float($0) }
+        default:
+            throw NIfTIFileError(path: path, reason: "voxel type \(image.datatype) (complex or RGB) is not a scalar image")
+        }
+    }
+}
+
+/// An unreadable, unsupported or unwritable NIfTI file, with its path and the reason.
+public struct NIfTIFileError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}

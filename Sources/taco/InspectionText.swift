@@ -1,0 +1,54 @@
+import Foundation
+import Imaging
+
+/// Text layout of inspection reports (printing only; the facts come from Imaging).
+enum InspectionText {
+    static func describe(_ report: ImageInspection, path: String) -> String {
+        let g = report.geometry
+        var lines = ["\(path)", "  format       \(report.format)"]
+        if let h = report.niftiHeader {
+            lines.append("  geometry     from \(h.geometrySource.rawValue) (sform_code \(h.sformCode), qform_code \(h.qformCode))")
+            if let slope = h.scaleSlope { lines.append("  scaling      value = \(slope) * stored + \(h.scaleIntercept ?? 0)") }
+        }
+        lines += [
+            "  voxel type   \(report.voxelType.rawValue)",
+            "  size         \(g.size.x) x \(g.size.y) x \(g.size.z) voxels",
+            "  spacing      \(format(g.spacing)) mm",
+            "  origin       \(format(g.origin)) mm (LPS)",
+            "  orientation  \(g.orientationCode)\(g.isAxisAligned ? "" : " (oblique)")",
+            "  direction    " + g.direction.description.replacingOccurrences(of: "\n", with: "\n               "),
+            "  RAS affine   " + g.indexToRAS.description.replacingOccurrences(of: "\n", with: "\n               "),
+        ]
+        let s = report.intensities
+        lines.append(String(format: "  intensity    min %.4g  max %.4g  mean %.4g  non-zero %.1f%%", s.minimum, s.maximum, s.mean,
+                            100 * Double(s.nonZeroCount) / Double(max(1, s.count))))
+        lines.append("  percentiles  " + [1, 5, 50, 95, 99].map { String(format: "p%g %.4g", $0, s.percentile($0)) }.joined(separator: "  "))
+        if s.nonFiniteCount > 0 { lines.append("  non-finite   \(s.nonFiniteCount) voxels (NaN or infinite)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ survey: DICOMFolderSurvey, folder: String) -> String {
+        var lines = ["\(folder): \(survey.fileCount) files, \(survey.series.count) DICOM series, \(survey.unreadable.count) not DICOM"]
+        let shown: [(DICOMTag, String)] = [
+            (.modality, "modality"), (.seriesDescription, "description"), (.protocolName, "protocol"),
+            (.imageType, "image type"), (.manufacturer, "manufacturer"), (.sopClassUID, "SOP class"),
+            (.transferSyntaxUID, "transfer syntax"), (.pixelSpacing, "pixel spacing"), (.sliceThickness, "slice thickness"),
+            (.repetitionTime, "TR"), (.echoTime, "TE"), (.inversionTime, "TI"), (.scanningSequence, "sequence"),
+        ]
+        for (i, series) in survey.series.enumerated() {
+            let rows = series.tags[.rows] ?? "?", columns = series.tags[.columns] ?? "?"
+            lines.append("series \(i + 1) (number \(series.tags[.seriesNumber] ?? "-")): \(series.fileCount) files, \(columns) x \(rows) pixels, orientation \(series.orientationCode ?? "unknown")"
+                + (series.orientationCount > 1 ? ", \(series.orientationCount) different orientations" : ""))
+            for (tag, label) in shown {
+                if let value = series.tags[tag], !value.isEmpty {
+                    lines.append("    \(label.padding(toLength: 16, withPad: " ", startingAt: 0))\(value)")
+                }
+            }
+        }
+        for (path, reason) in survey.unreadable.prefix(20) { lines.append("not DICOM: \(path): \(reason)") }
+        if survey.unreadable.count > 20 { lines.append("... and \(survey.unreadable.count - 20) more files that are not DICOM") }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func format(_ v: Vector3) -> String { String(format: "%.4g, %.4g, %.4g", v.x, v.y, v.z) }
+}

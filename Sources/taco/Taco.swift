@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// `taco`: TacoKit's command-line tool.
+@main
+struct Taco: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "taco",
+        abstract: "Topology-aware pre-training data from 3D multi-modal medical images.",
+        discussion: "See docs/user-guide.md. Geometry is LPS inside, RAS in NIfTI files.",
+        version: TacoVersion.current,
+        subcommands: [Inspect.self]
+    )
+}
+
+/// The version every output records.
+enum TacoVersion {
+    static let current = "0.1.0"
+}
