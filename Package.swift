@@ -41,14 +41,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"), .linkedLibrary("z")]
         ),
         // Serial HDF5, with a shim that turns the library's global-backed macros into functions.
-        .target(
-            name: "CHDF5",
-            cSettings: [.unsafeFlags(["-I/usr/include/hdf5/serial"])],
-            linkerSettings: [
-                .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/hdf5/serial"]),
-                .linkedLibrary("hdf5"),
-            ]
-        ),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "Imaging",
@@ -65,7 +58,7 @@ let package = Package(
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
-        .testTarget(name: "tacoTests", dependencies: ["taco"]),
+        .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .c11,

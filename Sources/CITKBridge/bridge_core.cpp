@@ -1,6 +1,8 @@
 // Errors, threads, IO factories, geometry helpers, image files and PNG pictures.
 #include "bridge_internal.h"
 
+#include <gdcmImageHelper.h>
+
 #include <itkGDCMImageIOFactory.h>
 #include <itkImageFileReader.h>
 #include <itkImageFileWriter.h>
@@ -15,6 +17,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <iostream>
+#include <sstream>
 #include <algorithm>
 #include <mutex>
 #include <thread>
@@ -30,6 +34,9 @@ void set_last_error(const std::string &message) { last_error = message; }
 void register_io_factories() {
     static std::once_flag once;
     std::call_once(once, [] {
+        // Apply Rescale Slope/Intercept for every SOP class, MR included (GDCM skips them for classic
+        // MR Image Storage by default; vendors such as Philips store real scalings there, and dcm2niix applies them).
+        gdcm::ImageHelper::SetForceRescaleInterceptSlope(true);
         itk::NiftiImageIOFactory::RegisterOneFactory();
         itk::NrrdImageIOFactory::RegisterOneFactory();
         itk::MetaImageIOFactory::RegisterOneFactory();
@@ -136,6 +143,26 @@ itk::ImageIOBase::Pointer open_image_io(const char *path) {
     return io;
 }
 
+/**
+ * Runs `body` with std::cerr captured, and returns what was written. MetaIO reports a short data read
+ * only on std::cerr and returns normally; this turns such reports into errors. A lock keeps two
+ * captures from swapping the stream buffer at once.
+ */
+template <class Body> std::string capturing_cerr(Body &&body) {
+    static std::mutex lock;
+    std::lock_guard<std::mutex> guard(lock);
+    std::ostringstream captured;
+    std::streambuf *previous = std::cerr.rdbuf(captured.rdbuf());
+    try {
+        body();
+    } catch (...) {
+        std::cerr.rdbuf(previous);
+        throw;
+    }
+    std::cerr.rdbuf(previous);
+    return captured.str();
+}
+
 taco_image_info info_of(const itk::ImageIOBase *io, const char *path) {
     taco_image_info info{};
     const unsigned dims = io->GetNumberOfDimensions();
@@ -201,11 +228,15 @@ taco_status taco_image_read(const char *path, taco_geometry *geometry, float *vo
         auto reader = itk::ImageFileReader<FloatImage>::New();
         reader->SetFileName(path);
         reader->SetImageIO(io);
+        std::string messages;
         try {
-            reader->Update();
+            messages = capturing_cerr([&] { reader->Update(); });
         } catch (const itk::ExceptionObject &e) {
             fail(TACO_ERR_IO, std::string(path) + ": unreadable voxel data: " + e.GetDescription());
         }
+        if (messages.find("not read completely") != std::string::npos)
+            fail(TACO_ERR_IO, std::string(path) + ": truncated or corrupt voxel data (" +
+                                  messages.substr(0, messages.find('\n')) + ")");
         FloatImage *image = reader->GetOutput();
         *geometry = geometry_of(image);
         std::memcpy(voxels, image->GetBufferPointer(), voxel_count(*geometry) * sizeof(float));

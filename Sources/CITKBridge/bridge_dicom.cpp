@@ -156,6 +156,7 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
     return guarded("write DICOM series", [&] {
         if (!geometry || !voxels || !paths || (tag_count && !tags)) fail(TACO_ERR_INVALID_ARGUMENT, "missing argument");
         validate(*geometry, "image");
+        register_io_factories();  // also sets GDCM's force-rescale flag, which the writer's output depends on
         if (!(slope > 0) || !std::isfinite(slope) || !std::isfinite(intercept))
             fail(TACO_ERR_INVALID_ARGUMENT, "rescale slope must be positive and finite");
         const taco_geometry &g = *geometry;
@@ -193,6 +194,9 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
             image->SetDirectionCosines(cosines);
             image->SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
             image->SetPixelFormat(gdcm::PixelFormat::INT16);
+            image->SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
+            // With ImageHelper's force-rescale flag on (register_io_factories sets it), GDCM keeps
+            // classic MR Image Storage and writes this rescale as plain Rescale Slope/Intercept.
             image->SetIntercept(intercept);
             image->SetSlope(slope);
             gdcm::DataElement pixels(gdcm::Tag(0x7fe0, 0x0010));
@@ -209,22 +213,21 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
                 const gdcm::DictEntry &entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag);
                 gdcm::DataElement element(tag);
                 element.SetVR(entry.GetVR());
-                const std::string encoded = filter.FromString(tag, value.c_str(), value.size());
-                std::string padded = encoded;
+                std::string padded = value.empty() ? value : filter.FromString(tag, value.c_str(), value.size());
                 if (padded.size() % 2) padded.push_back(entry.GetVR() == gdcm::VR::UI ? '\0' : ' ');
                 element.SetByteValue(padded.data(), static_cast<uint32_t>(padded.size()));
                 ds.Replace(element);
             };
+            // Type 2 study date and time stay empty unless given: GDCM would otherwise stamp today's
+            // date into them (a date in the output, and files that differ from run to run).
+            put(gdcm::Tag(0x0008, 0x0020), "");
+            put(gdcm::Tag(0x0008, 0x0030), "");
             for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
             put(gdcm::Tag(0x0008, 0x0018), series_uid + "." + std::to_string(z + 1));
             put(gdcm::Tag(0x0020, 0x0013), std::to_string(z + 1));
             std::snprintf(text, sizeof text, "%.6g", g.spacing[2]);
             put(gdcm::Tag(0x0018, 0x0050), text);  // SliceThickness
             put(gdcm::Tag(0x0018, 0x0088), text);  // SpacingBetweenSlices
-            std::snprintf(text, sizeof text, "%.6g", slope);
-            put(gdcm::Tag(0x0028, 0x1053), text);
-            std::snprintf(text, sizeof text, "%.6g", intercept);
-            put(gdcm::Tag(0x0028, 0x1052), text);
 
             if (compression == TACO_DICOM_UNCOMPRESSED) {
                 writer.SetImage(*image);

@@ -1,8 +1,9 @@
 import CITKBridge
 import Foundation
 
-/// Image files read and written through ITK: NIfTI, NRRD, MetaImage and whatever else ITK reads.
-/// Geometry comes back in LPS whatever the file stores. (For NIfTI with qform/sform detail, see ``NIfTIFile``.)
+/// Image files of any format TacoKit reads: NIfTI through libnifti (``NIfTIFile``, which checks the voxel
+/// byte count: ITK's NIfTI reader accepts truncated files), NRRD, MetaImage and the rest through ITK.
+/// Geometry comes back in LPS whatever the file stores.
 ///
 /// ```swift
 /// let t1 = try ImageFile.read(URL(fileURLWithPath: "t1.nrrd"))
@@ -27,6 +28,18 @@ public enum ImageFile {
 
     /// Reads a scalar 2D or 3D image as float32.
     public static func read(_ url: URL) throws -> Volume {
+        if isNIfTI(url) { return try NIfTIFile.read(url).0 }
+        return try readThroughITK(url)
+    }
+
+    /// Whether the name says NIfTI (.nii or .nii.gz).
+    static func isNIfTI(_ url: URL) -> Bool {
+        let name = url.lastPathComponent.lowercased()
+        return name.hasSuffix(".nii") || name.hasSuffix(".nii.gz")
+    }
+
+    /// Reads any format through ITK (used for NIfTI only to cross-check libnifti in the tests).
+    static func readThroughITK(_ url: URL) throws -> Volume {
         let header = try info(url)
         var voxels = [Float](repeating: 0, count: header.geometry.voxelCount)
         var geometry = taco_geometry()

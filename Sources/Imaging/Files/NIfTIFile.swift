@@ -46,12 +46,14 @@ public enum NIfTIFile {
         let path = url.path
         guard FileManager.default.isReadableFile(atPath: path) else { throw NIfTIFileError(path: path, reason: "no such file, or not readable") }
         nifti_set_debug_level(0)
-        guard let nim = nifti_image_read(path, 1) else {
-            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt or truncated file)")
+        // Header only: libnifti's own data load accepts a truncated file (it only prints a warning),
+        // so the voxel bytes are read below, through its znz layer, and counted.
+        guard let nim = nifti_image_read(path, 0) else {
+            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt header)")
         }
         defer { nifti_image_free(nim) }
+        try loadVoxels(into: nim, path: path)
         let image = nim.pointee
-        guard image.data != nil else { throw NIfTIFileError(path: path, reason: "the voxel data could not be read (truncated file?)") }
         let volumes = (4...7).reduce(1) { product, axis in product * max(1, Int(dimension(image, axis))) }
         if image.ndim > 3 && volumes > 1 {
             throw NIfTIFileError(path: path, reason: "\(image.ndim)D image with \(volumes) volumes; a 3D image is needed")
@@ -130,6 +132,30 @@ public enum NIfTIFile {
     }
 
     // MARK: - Helpers
+
+    /// Reads exactly the voxel bytes the header announces into `nim.data`, swapping bytes if needed.
+    private static func loadVoxels(into nim: UnsafeMutablePointer<nifti_image>, path: String) throws {
+        let bytes = Int(nim.pointee.nvox) * Int(nim.pointee.nbyper)
+        guard bytes > 0, let name = nim.pointee.iname else {
+            throw NIfTIFileError(path: path, reason: "the header announces no voxels")
+        }
+        guard let buffer = malloc(bytes + 1) else { throw NIfTIFileError(path: path, reason: "out of memory") }
+        nim.pointee.data = buffer
+        var file = znzopen(name, "rb", nifti_is_gzfile(name))
+        guard file != nil else { throw NIfTIFileError(path: path, reason: "could not open the voxel data") }
+        defer { Xznzclose(&file) }
+        guard znzseek(file, off_t(nim.pointee.iname_offset), SEEK_SET) >= 0 else {
+            throw NIfTIFileError(path: path, reason: "truncated file: no voxel data")
+        }
+        let read = znzread(buffer, 1, bytes, file)
+        guard read == bytes else {
+            throw NIfTIFileError(path: path, reason: "truncated or corrupt file: \(read) of \(bytes) voxel bytes")
+        }
+        if nim.pointee.byteorder != nifti_short_order() && nim.pointee.swapsize > 1 {
+            nifti_swap_Nbytes(Int(nim.pointee.nvox) * Int(nim.pointee.nbyper) / Int(nim.pointee.swapsize),
+                              nim.pointee.swapsize, buffer)
+        }
+    }
 
     private static func dimension(_ image: nifti_image, _ i: Int) -> Int32 {
         withUnsafeBytes(of: image.dim) { $0.bindMemory(to: Int32.self)[i] }

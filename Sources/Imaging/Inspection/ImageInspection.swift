@@ -20,7 +20,7 @@ public struct ImageInspection: Sendable {
     public init(_ url: URL) throws {
         self.url = url
         let name = url.lastPathComponent.lowercased()
-        if name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") {
+        if ImageFile.isNIfTI(url) {
             let (volume, header) = try NIfTIFile.read(url)
             format = "NIfTI-1"
             geometry = volume.geometry

@@ -128,7 +128,7 @@ public enum DeformableRegistration {
         public var updateVariance: Double
         public var totalVariance: Double
 
-        public init(metric: Metric = .crossCorrelation(radius: 2), levels: [RegistrationLevel],
+        public init(metric: Metric = .mutualInformation(bins: 32), levels: [RegistrationLevel],
                     learningRate: Double = 0.25, updateVariance: Double = 3, totalVariance: Double = 0) {
             self.metric = metric
             self.levels = levels
@@ -137,7 +137,8 @@ public enum DeformableRegistration {
             self.totalVariance = totalVariance
         }
 
-        /// Three levels, 40/20/10 iterations, cross-correlation radius 2.
+        /// Three levels, 40/20/10 iterations, Mattes mutual information. On the atlas with a known
+        /// warp it removed more error than cross-correlation and ran twice as fast (docs/benchmarks.md).
         public static let standard = Options(levels: [
             RegistrationLevel(shrink: 4, smoothingMM: 3, iterations: 40),
             RegistrationLevel(shrink: 2, smoothingMM: 1.5, iterations: 20),

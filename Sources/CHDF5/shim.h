@@ -2,8 +2,11 @@
  * that H5open() initialises, which Swift cannot import; these inline functions return them. */
 #ifndef TACO_CHDF5_H
 #define TACO_CHDF5_H
-#include <hdf5.h>
+#include <hdf5.h>  /* found through pkg-config hdf5-serial */
 
+/* H5P_DEFAULT and H5S_ALL import as Int32 literals, but hid_t is 64-bit: typed versions. */
+static inline hid_t chdf5_default(void) { return H5P_DEFAULT; }
+static inline hid_t chdf5_all(void) { return H5S_ALL; }
 static inline hid_t chdf5_native_float(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t chdf5_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t chdf5_native_uint8(void) { return H5T_NATIVE_UINT8; }
