@@ -2,6 +2,7 @@
 #include "bridge_internal.h"
 
 #include <gdcmImageHelper.h>
+#include <gdcmTrace.h>
 
 #include <itkGDCMImageIOFactory.h>
 #include <itkImageFileReader.h>
@@ -37,6 +38,9 @@ void register_io_factories() {
         // Apply Rescale Slope/Intercept for every SOP class, MR included (GDCM skips them for classic
         // MR Image Storage by default; vendors such as Philips store real scalings there, and dcm2niix applies them).
         gdcm::ImageHelper::SetForceRescaleInterceptSlope(true);
+        // Library warnings would interleave with a batch's progress output; failures still come back as errors.
+        gdcm::Trace::WarningOff();
+        itk::Object::GlobalWarningDisplayOff();
         itk::NiftiImageIOFactory::RegisterOneFactory();
         itk::NrrdImageIOFactory::RegisterOneFactory();
         itk::MetaImageIOFactory::RegisterOneFactory();

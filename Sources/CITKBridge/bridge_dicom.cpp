@@ -17,6 +17,8 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <thread>
+#include <algorithm>
 #include <vector>
 
 using namespace taco;
@@ -96,15 +98,25 @@ taco_status taco_dicom_scan_files(const char *const *paths, size_t path_count, c
         result->tag_count = tag_count;
         result->failures.resize(path_count);
         result->values.resize(path_count * tag_count);
-        for (size_t i = 0; i < path_count; ++i) {
-            try {
-                scan_one(paths[i], parsed, *result, i);
-            } catch (const std::exception &e) {
-                result->failures[i] = std::string("unreadable DICOM header: ") + e.what();
-            } catch (...) {
-                result->failures[i] = "unreadable DICOM header";
+        register_io_factories();  // GDCM's global settings (warnings off)
+        // Files are independent: split them over ITK's thread count (each thread owns its reader).
+        auto scan_range = [&](size_t begin, size_t end) {
+            for (size_t i = begin; i < end; ++i) {
+                try {
+                    scan_one(paths[i], parsed, *result, i);
+                } catch (const std::exception &e) {
+                    result->failures[i] = std::string("unreadable DICOM header: ") + e.what();
+                } catch (...) {
+                    result->failures[i] = "unreadable DICOM header";
+                }
             }
-        }
+        };
+        const size_t workers = std::max<size_t>(1, std::min<size_t>(taco_get_threads(), path_count / 16));
+        std::vector<std::thread> threads;
+        for (size_t w = 1; w < workers; ++w)
+            threads.emplace_back(scan_range, w * path_count / workers, (w + 1) * path_count / workers);
+        scan_range(0, path_count / workers);
+        for (auto &t : threads) t.join();
         *scan = result.release();
     });
 }

@@ -29,7 +29,7 @@ import Testing
             let url = folder.appendingPathComponent(name)
             try NIfTIFile.write(volume, to: url)
             let (viaNifti, header) = try NIfTIFile.read(url)
-            let viaITK = try ImageFile.readThroughITK(url)
+            let viaITK = try ImageFile.readWithITK(url)
             #expect(header.geometrySource == .sform && header.sformCode == 1 && header.qformCode == 1)
             #expect(viaNifti.geometry.isClose(to: g, tolerance: 1e-5))
             #expect(viaITK.geometry.isClose(to: g, tolerance: 1e-5))

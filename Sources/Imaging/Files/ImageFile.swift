@@ -29,7 +29,7 @@ public enum ImageFile {
     /// Reads a scalar 2D or 3D image as float32.
     public static func read(_ url: URL) throws -> Volume {
         if isNIfTI(url) { return try NIfTIFile.read(url).0 }
-        return try readThroughITK(url)
+        return try readWithITK(url)
     }
 
     /// Whether the name says NIfTI (.nii or .nii.gz).
@@ -38,8 +38,9 @@ public enum ImageFile {
         return name.hasSuffix(".nii") || name.hasSuffix(".nii.gz")
     }
 
-    /// Reads any format through ITK (used for NIfTI only to cross-check libnifti in the tests).
-    static func readThroughITK(_ url: URL) throws -> Volume {
+    /// Reads any format through ITK, NIfTI included (ITK's NIfTI reader does not detect truncated voxel
+    /// data: prefer ``read(_:)``). Useful to compare the two NIfTI readers.
+    public static func readWithITK(_ url: URL) throws -> Volume {
         let header = try info(url)
         var voxels = [Float](repeating: 0, count: header.geometry.voxelCount)
         var geometry = taco_geometry()

@@ -49,7 +49,7 @@ public enum LinearRegistration {
         public var minimumStep: Double
 
         public init(kind: Kind, levels: [RegistrationLevel], samplingFraction: Double = 0.25, histogramBins: Int = 32,
-                    learningRate: Double = 2.0, minimumStep: Double = 1e-3) {
+                    learningRate: Double = 1.0, minimumStep: Double = 1e-3) {
             self.kind = kind
             self.levels = levels
             self.samplingFraction = samplingFraction
