@@ -41,6 +41,24 @@ import Testing
         #expect(r.out.contains("origin       98, 134, -72 mm (LPS)"))
     }
 
+    @Test(arguments: ["oblique.nrrd", "oblique.mha"])
+    func describesITKFormatsWithTheirOrientation(name: String) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-inspect-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Axes pointing R, I, A: a coronal-style grid, 25 degrees off axis around the left-right axis.
+        let direction = Matrix3.rotation(x: 25 * .pi / 180, y: 0, z: 0) * Matrix3(columns: (Vector3(-1, 0, 0), Vector3(0, 0, -1), Vector3(0, -1, 0)))
+        var volume = Volume(geometry: Geometry(size: [4, 5, 6], spacing: [1, 2, 3], origin: [1, 2, 3], direction: direction))
+        for i in volume.voxels.indices { volume.voxels[i] = Float(i) }
+        let url = folder.appendingPathComponent(name)
+        try ImageFile.write(volume, to: url)
+        let r = try Self.run(["inspect", url.path])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("orientation  RIA (oblique)"))
+        #expect(r.out.contains("size         4 x 5 x 6 voxels"))
+        #expect(r.out.contains("intensity    min 0  max 119"))
+    }
+
     @Test func dicomFolderShowsSeriesButNoPatientData() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-inspect-\(UUID().uuidString)")
         let nested = folder.appendingPathComponent("A1/B7")

@@ -25,11 +25,6 @@ public enum AtomicFile {
         }
     }
 
-    /// Writes `data` atomically.
-    public static func write(_ data: Data, to url: URL) throws {
-        try write(to: url) { try data.write(to: $0) }
-    }
-
     /// ".nii.gz" for "a.nii.gz", ".png" for "a.png", "" for "a".
     static func fullExtension(of name: String) -> String {
         for double in [".nii.gz", ".tar.gz"] where name.hasSuffix(double) { return double }

@@ -65,19 +65,11 @@ public struct Geometry: Equatable, Hashable, Sendable, CustomStringConvertible {
         return inverse * (point - origin)
     }
 
-    /// Whether a continuous index lies inside the grid (voxel centres span 0...size-1).
-    public func contains(index: Vector3) -> Bool {
-        (0..<3).allSatisfy { index[$0] >= -0.5 && index[$0] <= Double(size[$0]) - 0.5 }
-    }
-
     /// Linear offset of voxel (x, y, z) in an x-fastest buffer.
     @inlinable public func offset(_ x: Int, _ y: Int, _ z: Int) -> Int { x + size.x * (y + size.y * z) }
 
     /// LPS position of the grid's central voxel centre.
     public var center: Vector3 { point(ofIndex: (Vector3(Double(size.x), Double(size.y), Double(size.z)) - 1) / 2) }
-
-    /// Physical extent of the grid (spacing times size), per axis.
-    public var extent: Vector3 { spacing * Vector3(Double(size.x), Double(size.y), Double(size.z)) }
 
     /// Whether the direction has no obliquity (each axis along a world axis, up to sign).
     public var isAxisAligned: Bool {

@@ -62,12 +62,4 @@ public struct DisplacementField: Equatable, Sendable {
         }
         return sum
     }
-
-    /// Length of every vector.
-    public var magnitudes: [Float] {
-        (0..<geometry.voxelCount).map { i in
-            let x = vectors[3 * i], y = vectors[3 * i + 1], z = vectors[3 * i + 2]
-            return (x * x + y * y + z * z).squareRoot()
-        }
-    }
 }

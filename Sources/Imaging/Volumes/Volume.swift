@@ -33,18 +33,4 @@ public struct Volume: Equatable, Sendable {
         let s = geometry.size
         return SIMD3(best % s.x, (best / s.x) % s.y, best / (s.x * s.y))
     }
-
-    /// Intensity-weighted centre of the voxels above `threshold`, in LPS mm (nil if none).
-    public func centroid(above threshold: Float = 0) -> Vector3? {
-        var sum = Vector3.zero, weight = 0.0
-        let s = geometry.size
-        for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x {
-            let v = voxels[geometry.offset(x, y, z)]
-            if v > threshold {
-                sum += Double(v) * Vector3(Double(x), Double(y), Double(z))
-                weight += Double(v)
-            }
-        } } }
-        return weight > 0 ? geometry.point(ofIndex: sum / weight) : nil
-    }
 }

@@ -1,0 +1,20 @@
+import Foundation
+
+/// The requested tags of one file, read without decoding its pixels.
+public struct DICOMHeader: Sendable {
+    public let url: URL
+    /// Why the file could not be read as DICOM; nil when it could.
+    public let failure: String?
+    /// Values (trimmed of DICOM padding) of the requested tags the file has.
+    public let values: [DICOMTag: String]
+
+    public subscript(tag: DICOMTag) -> String? { values[tag] }
+
+    /// A multi-valued numeric tag (e.g. "0.5\\0.5") as numbers; nil when absent or malformed.
+    public func numbers(_ tag: DICOMTag) -> [Double]? {
+        guard let text = values[tag] else { return nil }
+        let parts = text.split(separator: "\\").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.map { $0! }
+    }
+}
