@@ -107,13 +107,13 @@ func warp(_ p: Vector3) -> Vector3 {
     let d = (p - centre) / 40
     return Vector3(3 * sin(d.y), -2.5 * sin(d.z + 0.5 * d.x), 2 * cos(d.x) * sin(d.y))
 }
-let warped = try Resampler.resample(atlas2mm, onto: grid2mm, field: DisplacementField(geometry: grid2mm, warp), interpolation: .bspline)
+let warped = try Resampler.resample(atlas2mm, onto: grid2mm, field: VectorField(geometry: grid2mm, warp), interpolation: .bspline)
 PeakMemory.reset()
 var syn: DeformableRegistration.Result!
 let synSeconds = try time(1) { syn = try DeformableRegistration.register(fixed: .init(atlas2mm), moving: .init(warped)) }
 let before = brain.map { length(warp($0)) }.reduce(0, +) / Double(brain.count)
 let after = brain.map { p -> Double in
-    let q = p + syn.forward.displacement(at: p)
+    let q = p + syn.forward.value(at: p)
     return length(q + warp(q) - p)
 }.reduce(0, +) / Double(brain.count)
 report(Row(name: "deformable SyN MI 40/20/10, 2 mm", figure: String(format: "%.1f s (%.0f%% removed)", synSeconds, 100 * (1 - after / before)),

@@ -164,7 +164,8 @@ taco_status taco_dicom_read_series(const char *const *paths, size_t path_count, 
 
 taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *voxels, double slope,
                                     double intercept, const taco_dicom_tag *tags, size_t tag_count,
-                                    const char *const *paths, taco_dicom_compression compression) {
+                                    const char *const *paths, uint32_t first_instance,
+                                    taco_dicom_compression compression) {
     return guarded("write DICOM series", [&] {
         if (!geometry || !voxels || !paths || (tag_count && !tags)) fail(TACO_ERR_INVALID_ARGUMENT, "missing argument");
         validate(*geometry, "image");
@@ -235,8 +236,9 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
             put(gdcm::Tag(0x0008, 0x0020), "");
             put(gdcm::Tag(0x0008, 0x0030), "");
             for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
-            put(gdcm::Tag(0x0008, 0x0018), series_uid + "." + std::to_string(z + 1));
-            put(gdcm::Tag(0x0020, 0x0013), std::to_string(z + 1));
+            const uint32_t instance = first_instance + z;
+            put(gdcm::Tag(0x0008, 0x0018), series_uid + "." + std::to_string(instance));
+            put(gdcm::Tag(0x0020, 0x0013), std::to_string(instance));
             std::snprintf(text, sizeof text, "%.6g", g.spacing[2]);
             put(gdcm::Tag(0x0018, 0x0050), text);  // SliceThickness
             put(gdcm::Tag(0x0018, 0x0088), text);  // SpacingBetweenSlices

@@ -96,6 +96,40 @@ import Testing
         #expect(values[15] == 1 && values[16] == 1)
     }
 
+    @Test func int16StorageKeepsValuesThroughSclSlope() throws {
+        let folder = try Fixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("scaled.nii.gz")
+        let volume = Fixtures.pattern(on: Self.obliqueGeometry)   // integers 0...1111
+        try NIfTIFile.write(volume, to: url, storage: .int16(slope: 0.5, intercept: -10))
+        let (back, header) = try NIfTIFile.read(url)
+        #expect(header.voxelType == .int16 && header.scaleSlope == 0.5 && header.scaleIntercept == -10)
+        #expect(back.voxels == volume.voxels)
+        #expect(back.geometry.isClose(to: volume.geometry, tolerance: 1e-5))
+        #expect { try NIfTIFile.write(Volume(geometry: Geometry(size: [1, 1, 1]), fill: 1e6), to: url, storage: .int16(slope: 1, intercept: 0)) }
+            throws: { "\($0)".contains("does not fit int16") }
+    }
+
+    @Test func vectorFieldsRoundTripAsNIfTIVectorImages() throws {
+        let folder = try Fixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("map.nii.gz")
+        let field = VectorField(geometry: Self.obliqueGeometry) { p in Vector3(p.x * 2, -p.y, p.z + 1) }
+        try NIfTIFile.write(field, to: url)
+        let back = try NIfTIFile.readVectorField(url)
+        #expect(back.vectors == field.vectors)
+        #expect(back.geometry.isClose(to: field.geometry, tolerance: 1e-5))
+        #expect { try NIfTIFile.readVectorField(Fixtures.atlasT1) } throws: { "\($0)".contains("vector image") }
+        if Fixtures.python != nil {
+            let out = try Fixtures.runPython("""
+                import sys, nibabel as nib
+                img = nib.load(sys.argv[1])
+                print(img.shape, img.header.get_intent()[0])
+                """, [url.path])
+            #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == "(12, 10, 8, 1, 3) vector")
+        }
+    }
+
     @Test func mniSpaceIsRecordedInTheCodes() throws {
         let folder = try Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

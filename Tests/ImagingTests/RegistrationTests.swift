@@ -70,7 +70,7 @@ import Testing
             let d = (p - c) / 40
             return Vector3(3.0 * sin(d.y), -2.5 * sin(d.z + 0.5 * d.x), 2.0 * cos(d.x) * sin(d.y))
         }
-        let warp = DisplacementField(geometry: fixed.geometry, w)
+        let warp = VectorField(geometry: fixed.geometry, w)
         let moving = try Resampler.resample(fixed, onto: fixed.geometry, field: warp, interpolation: .bspline)
         let options = DeformableRegistration.Options(metric: .mutualInformation(bins: 32), levels: [
             RegistrationLevel(shrink: 2, smoothingMM: 3, iterations: 30),
@@ -81,15 +81,15 @@ import Testing
         let points = Self.brainPoints(fixed)
         let before = points.map { length(w($0)) }
         let after = points.map { p -> Double in
-            let q = p + result.forward.displacement(at: p)
+            let q = p + result.forward.value(at: p)
             return length(q + w(q) - p)
         }
         let removed = 1 - mean(after) / mean(before)
         #expect(removed >= 0.6, "removed \(removed * 100)% of \(mean(before)) mm mean error")
         // The inverse field undoes the forward one.
         let roundTrip = points.map { p -> Double in
-            let q = p + result.forward.displacement(at: p)
-            return length(q + result.inverse.displacement(at: q) - p)
+            let q = p + result.forward.value(at: p)
+            return length(q + result.inverse.value(at: q) - p)
         }
         #expect(mean(roundTrip) < 0.5, "inverse round trip \(mean(roundTrip)) mm")
     }

@@ -16,7 +16,7 @@ import Testing
     @Test func displacementFieldActsLikeTheSameTranslation() throws {
         let g = Geometry(size: [16, 16, 16], spacing: [2, 2, 2])
         let volume = Fixtures.pattern(on: g)
-        let field = DisplacementField(geometry: g) { _ in Vector3(2.5, -1, 3) }
+        let field = VectorField(geometry: g) { _ in Vector3(2.5, -1, 3) }
         let viaField = try Resampler.resample(volume, onto: g, field: field)
         let viaAffine = try Resampler.resample(volume, onto: g, transform: AffineTransform(translation: [2.5, -1, 3]))
         let maxDiff = zip(viaField.voxels, viaAffine.voxels).map { abs($0 - $1) }.max()!
@@ -28,7 +28,7 @@ import Testing
         let g = Geometry(size: [40, 1, 1])
         var ramp = Volume(geometry: g)
         for x in 0..<40 { ramp[x, 0, 0] = Float(x) }
-        let field = DisplacementField(geometry: g) { _ in Vector3(1, 0, 0) }
+        let field = VectorField(geometry: g) { _ in Vector3(1, 0, 0) }
         let out = try Resampler.resample(ramp, onto: g, transform: AffineTransform(linear: Matrix3(diagonal: [2, 1, 1])),
                                          field: field, interpolation: .linear, defaultValue: -1)
         #expect(out[3, 0, 0] == 8)
@@ -51,11 +51,11 @@ import Testing
     }
 }
 
-@Suite struct DisplacementFieldTests {
+@Suite struct VectorFieldTests {
     @Test func trilinearInterpolationOfALinearFieldIsExact() {
         let g = Geometry(size: [6, 5, 4], spacing: [2, 2, 2], origin: [1, 1, 1])
-        let f = DisplacementField(geometry: g) { p in Vector3(0.5 * p.x, -p.y + 2, 3) }
+        let f = VectorField(geometry: g) { p in Vector3(0.5 * p.x, -p.y + 2, 3) }
         let p = Vector3(4.3, 5.1, 3.7)
-        #expect(length(f.displacement(at: p) - Vector3(2.15, -3.1, 3)) < 1e-5)
+        #expect(length(f.value(at: p) - Vector3(2.15, -3.1, 3)) < 1e-5)
     }
 }

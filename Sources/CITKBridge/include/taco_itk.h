@@ -235,12 +235,14 @@ typedef enum {
  * stored = round((value - intercept) / slope). `paths` names size[2] files. Geometry tags
  * (ImagePositionPatient, ImageOrientationPatient, PixelSpacing, SliceThickness,
  * SpacingBetweenSlices, InstanceNumber) follow from `geometry`; `tags` add the series' tags and
- * must include SeriesInstanceUID (0020|000e); slice i's SOPInstanceUID is the series UID + "." + (i+1).
+ * must include SeriesInstanceUID (0020|000e). Slice i gets InstanceNumber first_instance + i and
+ * SOPInstanceUID = series UID + "." + InstanceNumber.
  */
 taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *voxels,
                                     double rescale_slope, double rescale_intercept,
                                     const taco_dicom_tag *tags, size_t tag_count,
-                                    const char *const *paths, taco_dicom_compression compression);
+                                    const char *const *paths, uint32_t first_instance,
+                                    taco_dicom_compression compression);
 
 /* ---------- pictures ---------- */
 

@@ -84,9 +84,11 @@ public enum DICOMSeries {
 
     /// Writes `volume` as one int16 file per z slice at `files` (one URL per slice), with
     /// stored = round((value - intercept) / slope). `tags` must include SeriesInstanceUID; geometry,
-    /// instance numbers, SOP instance UIDs (series UID + "." + slice number) and rescale tags are added.
+    /// instance numbers (from `firstInstanceNumber`), SOP instance UIDs (series UID + "." + instance
+    /// number) and rescale tags are added.
     public static func write(_ volume: Volume, to files: [URL], tags: [DICOMTag: String], rescaleSlope: Double = 1,
-                             rescaleIntercept: Double = 0, compression: Compression = .none) throws {
+                             rescaleIntercept: Double = 0, firstInstanceNumber: Int = 1,
+                             compression: Compression = .none) throws {
         precondition(files.count == volume.geometry.size.z, "one file per slice")
         let sorted = tags.sorted { $0.key < $1.key }
         let keys = sorted.map { strdup($0.key.itkKey) }, values = sorted.map { strdup($0.value) }
@@ -99,7 +101,8 @@ public enum DICOMSeries {
             try cTags.withUnsafeBufferPointer { t in
                 try pathPointers.withUnsafeBufferPointer { p in
                     try BridgeError.check(taco_dicom_write_series(&geometry, v.baseAddress, rescaleSlope, rescaleIntercept,
-                                                                  t.baseAddress, t.count, p.baseAddress, compression.bridged))
+                                                                  t.baseAddress, t.count, p.baseAddress, UInt32(firstInstanceNumber),
+                                                                  compression.bridged))
                 }
             }
         }

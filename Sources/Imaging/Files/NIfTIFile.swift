@@ -75,11 +75,85 @@ public enum NIfTIFile {
         return (Volume(geometry: geometry, voxels: scaled), header)
     }
 
-    /// Writes `volume` as a float32 NIfTI-1 file, atomically. `.nii.gz` compresses.
-    public static func write(_ volume: Volume, to url: URL, space: Space = .scanner, description: String = "TacoKit") throws {
+    /// How voxel values are stored in a written file.
+    public enum Storage: Sendable, Equatable {
+        /// float32, values as they are.
+        case float32
+        /// int16 with `value = slope * stored + intercept` (scl_slope/scl_inter), as dcm2niix writes
+        /// scanner data; values are rounded to the nearest representable one.
+        case int16(slope: Float, intercept: Float)
+    }
+
+    /// Writes `volume` as a NIfTI-1 file, atomically. `.nii.gz` compresses.
+    public static func write(_ volume: Volume, to url: URL, space: Space = .scanner, storage: Storage = .float32,
+                             description: String = "TacoKit") throws {
         let g = volume.geometry
-        var dims: [Int32] = [3, Int32(g.size.x), Int32(g.size.y), Int32(g.size.z), 1, 1, 1, 1]
-        guard let nim = nifti_make_new_nim(&dims, Int32(DT_FLOAT32), 1) else {
+        switch storage {
+        case .float32:
+            try write(dims: [3, g.size.x, g.size.y, g.size.z, 1, 1, 1, 1], datatype: DT_FLOAT32, geometry: g, to: url,
+                      space: space, description: description) { data in
+                volume.voxels.withUnsafeBytes { data.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+        case .int16(let slope, let intercept):
+            precondition(slope != 0, "scl_slope 0 means unscaled in NIfTI")
+            var stored = [Int16](repeating: 0, count: volume.voxels.count)
+            for (i, v) in volume.voxels.enumerated() {
+                let q = ((v - intercept) / slope).rounded()
+                guard q >= -32768, q <= 32767 else {
+                    throw NIfTIFileError(path: url.path, reason: "value \(v) does not fit int16 with slope \(slope), intercept \(intercept)")
+                }
+                stored[i] = Int16(q)
+            }
+            try write(dims: [3, g.size.x, g.size.y, g.size.z, 1, 1, 1, 1], datatype: DT_INT16, geometry: g, to: url,
+                      space: space, description: description, slope: slope, intercept: intercept) { data in
+                stored.withUnsafeBytes { data.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+        }
+    }
+
+    /// Writes a 3-vector field as a NIfTI-1 vector image (dim = (x, y, z, 1, 3), intent VECTOR), the
+    /// layout ITK and nibabel use for displacement fields: component is the slowest axis.
+    public static func write(_ field: VectorField, to url: URL, space: Space = .scanner, description: String = "TacoKit") throws {
+        let g = field.geometry
+        let n = g.voxelCount
+        var planar = [Float](repeating: 0, count: 3 * n)
+        for i in 0..<n { for c in 0..<3 { planar[c * n + i] = field.vectors[3 * i + c] } }
+        try write(dims: [5, g.size.x, g.size.y, g.size.z, 1, 3, 1, 1], datatype: DT_FLOAT32, geometry: g, to: url,
+                  space: space, description: description, intent: NIFTI_INTENT_VECTOR) { data in
+            planar.withUnsafeBytes { data.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+    }
+
+    /// Reads a NIfTI-1 vector image (dim = (x, y, z, 1, 3)) into a field on its grid.
+    public static func readVectorField(_ url: URL) throws -> VectorField {
+        let path = url.path
+        guard FileManager.default.isReadableFile(atPath: path) else { throw NIfTIFileError(path: path, reason: "no such file, or not readable") }
+        nifti_set_debug_level(0)
+        guard let nim = nifti_image_read(path, 0) else {
+            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt header)")
+        }
+        defer { nifti_image_free(nim) }
+        let image = nim.pointee
+        guard image.ndim == 5, dimension(image, 4) <= 1, dimension(image, 5) == 3, image.datatype == DT_FLOAT32 else {
+            throw NIfTIFileError(path: path, reason: "not a float32 vector image of dimensions (x, y, z, 1, 3)")
+        }
+        try loadVoxels(into: nim, path: path)
+        let size = SIMD3(Int(image.nx), Int(image.ny), Int(image.nz))
+        let geometry = Geometry(size: size, indexToRAS: rasAffine(of: nim.pointee).1)
+        let n = geometry.voxelCount
+        let planar = UnsafeRawPointer(nim.pointee.data!).bindMemory(to: Float.self, capacity: 3 * n)
+        var vectors = [Float](repeating: 0, count: 3 * n)
+        for i in 0..<n { for c in 0..<3 { vectors[3 * i + c] = planar[c * n + i] } }
+        return VectorField(geometry: geometry, vectors: vectors)
+    }
+
+    /// Builds a header for `geometry` (sform = qform = its RAS affine), lets `fill` write the voxel
+    /// bytes, and writes the file atomically.
+    private static func write(dims: [Int], datatype: Int32, geometry g: Geometry, to url: URL, space: Space,
+                              description: String, slope: Float = 0, intercept: Float = 0, intent: Int32 = 0,
+                              fill: (UnsafeMutableRawPointer) -> Void) throws {
+        var cDims = dims.map { Int32($0) }
+        guard let nim = nifti_make_new_nim(&cDims, datatype, 1) else {
             throw NIfTIFileError(path: url.path, reason: "libnifti could not allocate an image")
         }
         defer { nifti_image_free(nim) }
@@ -109,20 +183,21 @@ public enum NIfTIFile {
         nim.pointee.pixdim.1 = Float(g.spacing.x); nim.pointee.pixdim.2 = Float(g.spacing.y); nim.pointee.pixdim.3 = Float(g.spacing.z)
         nim.pointee.xyz_units = Int32(NIFTI_UNITS_MM)
         nim.pointee.time_units = Int32(NIFTI_UNITS_SEC)
+        nim.pointee.scl_slope = slope
+        nim.pointee.scl_inter = intercept
+        nim.pointee.intent_code = intent
         withUnsafeMutableBytes(of: &nim.pointee.descrip) { raw in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             for (i, byte) in description.utf8.prefix(79).enumerated() { raw[i] = byte }
         }
-        volume.voxels.withUnsafeBytes { source in
-            nim.pointee.data.copyMemory(from: source.baseAddress!, byteCount: source.count)
-        }
+        fill(nim.pointee.data)
+        let expected = 352 + Int(nim.pointee.nvox) * Int(nim.pointee.nbyper)
         try AtomicFile.write(to: url) { temporary in
             guard nifti_set_filenames(nim, temporary.path, 0, 1) == 0 else {
                 throw NIfTIFileError(path: url.path, reason: "not a NIfTI file name (.nii or .nii.gz)")
             }
             nifti_image_write(nim)
             // nifti_image_write reports failure only on stderr: check that the file is all there.
-            let expected = 352 + volume.voxels.count * 4
             let written = (try? FileManager.default.attributesOfItem(atPath: temporary.path)[.size] as? Int) ?? nil
             let compressed = temporary.path.hasSuffix(".gz")
             guard let written, compressed ? written > 0 : written >= expected else {

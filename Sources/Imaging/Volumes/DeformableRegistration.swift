@@ -42,8 +42,8 @@ public enum DeformableRegistration {
     }
 
     public struct Result: Sendable {
-        public let forward: DisplacementField
-        public let inverse: DisplacementField
+        public let forward: VectorField
+        public let inverse: VectorField
         public let metric: Double
         public let iterations: Int
     }
@@ -80,8 +80,8 @@ public enum DeformableRegistration {
                 }
             }
         }
-        return Result(forward: DisplacementField(geometry: grid, vectors: forward),
-                      inverse: DisplacementField(geometry: grid, vectors: inverse),
+        return Result(forward: VectorField(geometry: grid, vectors: forward),
+                      inverse: VectorField(geometry: grid, vectors: inverse),
                       metric: result.metric, iterations: Int(result.iterations))
     }
 }

@@ -23,7 +23,7 @@ public enum Resampler {
 
     /// `volume` resampled onto `geometry`. Points outside the input get `defaultValue`.
     public static func resample(_ volume: Volume, onto geometry: Geometry, transform: AffineTransform? = nil,
-                                field: DisplacementField? = nil, interpolation: Interpolation = .linear,
+                                field: VectorField? = nil, interpolation: Interpolation = .linear,
                                 defaultValue: Float = 0) throws -> Volume {
         var output = Volume(geometry: geometry)
         var inputGeometry = volume.geometry.bridged

@@ -1,11 +1,13 @@
-/// A dense displacement field: one LPS vector (mm) per voxel of a grid, x-fastest, 3 floats each.
+/// A dense field of 3-vectors on a grid (x-fastest, 3 floats per voxel).
 ///
-/// Conventions follow ``Resampler``: a point p of the field's grid corresponds to p + u(p).
+/// As a *displacement field* it holds LPS mm displacements, and a point p of its grid corresponds to
+/// p + u(p) (the convention of ``Resampler`` and the registrations). As a *coordinate map* it holds the
+/// position each voxel maps to in another space (the ground truth of `taco synth`).
 ///
 /// ```swift
-/// let u = field.displacement(at: point)   // trilinear, zero outside the grid
+/// let u = field.value(at: point)   // trilinear; constant extension outside the grid
 /// ```
-public struct DisplacementField: Equatable, Sendable {
+public struct VectorField: Equatable, Sendable {
     public var geometry: Geometry
     /// 3 floats per voxel: (x, y, z) in LPS mm.
     public var vectors: [Float]
@@ -16,7 +18,7 @@ public struct DisplacementField: Equatable, Sendable {
         self.vectors = vectors
     }
 
-    /// A zero field on `geometry`.
+    /// A field of zero vectors on `geometry`.
     public init(zeroOn geometry: Geometry) {
         self.init(geometry: geometry, vectors: [Float](repeating: 0, count: 3 * geometry.voxelCount))
     }
@@ -40,7 +42,7 @@ public struct DisplacementField: Equatable, Sendable {
     }
 
     /// Trilinear interpolation at an LPS point; indices are clamped to the grid (constant extension).
-    public func displacement(at point: Vector3) -> Vector3 {
+    public func value(at point: Vector3) -> Vector3 {
         let s = geometry.size
         let index = geometry.continuousIndex(ofPoint: point)
         var lo = SIMD3<Int>.zero, t = Vector3.zero
