@@ -47,9 +47,14 @@ let package = Package(
             name: "Imaging",
             dependencies: ["CITKBridge", "CNIfTI"]
         ),
+        // A synthetic multi-modal cohort with ground truth, made from an atlas (`taco synth`).
+        .target(
+            name: "Synth",
+            dependencies: ["Imaging"]
+        ),
         .executableTarget(
             name: "taco",
-            dependencies: ["Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Synth", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",
@@ -57,6 +62,7 @@ let package = Package(
             path: "Benchmarks/TacoBenchmarks"
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "SynthTests", dependencies: ["Synth", "Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
         .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging"]),
     ],

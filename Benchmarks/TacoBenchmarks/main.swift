@@ -84,7 +84,7 @@ report(Row(name: "resample 1 mm -> 2 mm, linear", figure: ms(resampleSeconds),
 
 // 3. Rigid registration at 2 mm: a known motion, against one full-grid resample (the cost of one warp of the image).
 let centre = atlas2mm.geometry.center
-let motion = AffineTransform.rigid(rotation: .rotation(x: 0.1, y: -0.07, z: 0.08), translation: [6, -5, 4], center: centre)
+let motion = AffineTransform3D.rigid(rotation: .rotation(x: 0.1, y: -0.07, z: 0.08), translation: [6, -5, 4], center: centre)
 let moved = try Resampler.resample(atlas2mm, onto: atlas2mm.geometry, transform: motion, interpolation: .bspline)
 let oneWarp = try time(5) { _ = try Resampler.resample(atlas2mm, onto: atlas2mm.geometry, transform: motion) }
 var brain: [Vector3] = []

@@ -25,13 +25,9 @@ struct Inspect: ParsableCommand {
                 print(InspectionText.describe(try ImageInspection(url), path: path))
             }
         } catch {
-            throw InspectFailure(message: "\(error)")
+            throw CommandFailure(message: "\(error)")
         }
     }
 }
 
-/// An inspection failure: the message names the file and the reason; exit code 1.
-struct InspectFailure: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}
+

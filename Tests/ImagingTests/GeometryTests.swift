@@ -49,19 +49,19 @@ import Testing
 
     @Test func affineInverseAndComposition() {
         let r = Matrix3.rotation(x: 0.1, y: -0.2, z: 0.3)
-        let t = AffineTransform.rigid(rotation: r, translation: [1, 2, 3], center: [10, 20, 30])
+        let t = AffineTransform3D.rigid(rotation: r, translation: [1, 2, 3], center: [10, 20, 30])
         // Rotation about a centre keeps the centre (then translates it).
         #expect(length(t.apply(to: [10, 20, 30]) - Vector3(11, 22, 33)) < 1e-12)
         let identity = t.inverse!.composed(after: t)
         #expect(identity.linear.maxDifference(.identity) < 1e-12)
         #expect(length(identity.translation) < 1e-12)
         #expect(abs(r.rotationAngle - length(Vector3(0.1, -0.2, 0.3))) < 0.05)
-        #expect(AffineTransform(rowMajor4x4: t.rowMajor4x4) == t)
+        #expect(AffineTransform3D(rowMajor4x4: t.rowMajor4x4) == t)
     }
 
     @Test func lpsRasFlipOfATransform() {
         // A shift of +5 mm towards L in LPS is a shift of -5 mm in RAS x.
-        let shift = AffineTransform(translation: [5, 0, 0])
+        let shift = AffineTransform3D(translation: [5, 0, 0])
         #expect(shift.flippedLPSRAS.translation == Vector3(-5, 0, 0))
         #expect(shift.flippedLPSRAS.flippedLPSRAS == shift)
     }

@@ -21,7 +21,7 @@ import Testing
         let centre = fixed.geometry.center
         // moving(p) = fixed(T(p)): the fixed -> moving map the registration must find is T^-1.
         let rotation = Matrix3.rotation(x: 6 * .pi / 180, y: -4 * .pi / 180, z: 5 * .pi / 180)
-        let t = AffineTransform.rigid(rotation: rotation, translation: [5, -4, 3], center: centre)
+        let t = AffineTransform3D.rigid(rotation: rotation, translation: [5, -4, 3], center: centre)
         let moving = try Resampler.resample(fixed, onto: fixed.geometry, transform: t, interpolation: .bspline)
         let result = try LinearRegistration.register(fixed: .init(fixed), moving: .init(moving), options: .rigid)
         let residual = t.composed(after: result.transform)      // ~ identity
@@ -36,7 +36,7 @@ import Testing
         // An inverted contrast (like T2 against T1) inside a brain mask: mutual information still aligns.
         let fixed = try Fixtures.atlas(spacing: 3)
         let mask = Volume(geometry: fixed.geometry, voxels: fixed.voxels.map { $0 > 20 ? 1 : 0 })
-        let t = AffineTransform.rigid(rotation: .rotation(x: 0, y: 0.06, z: -0.05), translation: [-3, 2, 4], center: fixed.geometry.center)
+        let t = AffineTransform3D.rigid(rotation: .rotation(x: 0, y: 0.06, z: -0.05), translation: [-3, 2, 4], center: fixed.geometry.center)
         var moving = try Resampler.resample(fixed, onto: fixed.geometry, transform: t, interpolation: .linear)
         moving.voxels = moving.voxels.map { $0 > 5 ? 300 - $0 : 0 }
         let movingMask = try Resampler.resample(mask, onto: fixed.geometry, transform: t, interpolation: .nearest)
@@ -51,7 +51,7 @@ import Testing
         let fixed = try Fixtures.atlas(spacing: 3)
         let centre = fixed.geometry.center
         let scale = Matrix3(diagonal: [1.08, 0.93, 1.04])
-        let t = AffineTransform(linear: scale, translation: centre - scale * centre + Vector3(2, -3, 1))
+        let t = AffineTransform3D(linear: scale, translation: centre - scale * centre + Vector3(2, -3, 1))
         let moving = try Resampler.resample(fixed, onto: fixed.geometry, transform: t, interpolation: .bspline)
         let result = try LinearRegistration.register(fixed: .init(fixed), moving: .init(moving), options: .affine)
         // The recovered fixed -> moving map is T^-1: its diagonal holds the inverse scales.

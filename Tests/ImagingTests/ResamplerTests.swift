@@ -7,7 +7,7 @@ import Testing
         let g = Geometry(size: [20, 20, 20], spacing: [2, 2, 2], origin: [0, 0, 0])
         let volume = Fixtures.marker(at: [5, 6, 7], on: g)
         // Output point p reads the input at p + (4, 0, -6) mm = 2 voxels in x, -3 in z.
-        let shifted = try Resampler.resample(volume, onto: g, transform: AffineTransform(translation: [4, 0, -6]),
+        let shifted = try Resampler.resample(volume, onto: g, transform: AffineTransform3D(translation: [4, 0, -6]),
                                              interpolation: .nearest)
         #expect(shifted.indexOfMaximum == [3, 6, 10])
         #expect(shifted[3, 6, 10] == 100)
@@ -18,7 +18,7 @@ import Testing
         let volume = Fixtures.pattern(on: g)
         let field = VectorField(geometry: g) { _ in Vector3(2.5, -1, 3) }
         let viaField = try Resampler.resample(volume, onto: g, field: field)
-        let viaAffine = try Resampler.resample(volume, onto: g, transform: AffineTransform(translation: [2.5, -1, 3]))
+        let viaAffine = try Resampler.resample(volume, onto: g, transform: AffineTransform3D(translation: [2.5, -1, 3]))
         let maxDiff = zip(viaField.voxels, viaAffine.voxels).map { abs($0 - $1) }.max()!
         #expect(maxDiff < 1e-3)
     }
@@ -29,7 +29,7 @@ import Testing
         var ramp = Volume(geometry: g)
         for x in 0..<40 { ramp[x, 0, 0] = Float(x) }
         let field = VectorField(geometry: g) { _ in Vector3(1, 0, 0) }
-        let out = try Resampler.resample(ramp, onto: g, transform: AffineTransform(linear: Matrix3(diagonal: [2, 1, 1])),
+        let out = try Resampler.resample(ramp, onto: g, transform: AffineTransform3D(linear: Matrix3(diagonal: [2, 1, 1])),
                                          field: field, interpolation: .linear, defaultValue: -1)
         #expect(out[3, 0, 0] == 8)
         #expect(out[19, 0, 0] == -1)   // reads x = 40: outside
@@ -39,7 +39,7 @@ import Testing
     func affineThereAndBackReproducesTheInterior(interpolation: Resampler.Interpolation) throws {
         let atlas = try Fixtures.atlas(spacing: 2)
         let centre = atlas.geometry.center
-        let t = AffineTransform.rigid(rotation: .rotation(x: 0.08, y: -0.05, z: 0.1), translation: [3, -2, 4], center: centre)
+        let t = AffineTransform3D.rigid(rotation: .rotation(x: 0.08, y: -0.05, z: 0.1), translation: [3, -2, 4], center: centre)
         let moved = try Resampler.resample(atlas, onto: atlas.geometry, transform: t, interpolation: interpolation)
         let back = try Resampler.resample(moved, onto: atlas.geometry, transform: t.inverse!, interpolation: interpolation)
         // Compare inside the brain, away from the border: mean error small relative to the intensity range.

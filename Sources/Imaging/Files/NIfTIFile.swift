@@ -237,18 +237,18 @@ public enum NIfTIFile {
     }
 
     /// The index -> RAS affine by the standard's precedence, and where it came from.
-    private static func rasAffine(of image: nifti_image) -> (GeometrySource, AffineTransform) {
-        func affine(_ m: mat44) -> AffineTransform {
+    private static func rasAffine(of image: nifti_image) -> (GeometrySource, AffineTransform3D) {
+        func affine(_ m: mat44) -> AffineTransform3D {
             withUnsafeBytes(of: m.m) { raw in
                 let f = raw.bindMemory(to: Float.self)
-                return AffineTransform(rowMajor4x4: (0..<16).map { Double(f[$0]) })
+                return AffineTransform3D(rowMajor4x4: (0..<16).map { Double(f[$0]) })
             }
         }
         if image.sform_code > 0 { return (.sform, affine(image.sto_xyz)) }
         if image.qform_code > 0 { return (.qform, affine(image.qto_xyz)) }
         let spacing = Vector3(Double(max(image.dx, 0) > 0 ? image.dx : 1), Double(image.dy > 0 ? image.dy : 1),
                               Double(image.dz > 0 ? image.dz : 1))
-        return (.spacingOnly, AffineTransform(linear: Matrix3(diagonal: spacing)))
+        return (.spacingOnly, AffineTransform3D(linear: Matrix3(diagonal: spacing)))
     }
 
     /// The stored voxels converted to float32.

@@ -6,11 +6,11 @@ import Foundation
 /// *moving/input* point (LPS mm).
 ///
 /// ```swift
-/// let shift = AffineTransform(translation: [10, 0, 0])
+/// let shift = AffineTransform3D(translation: [10, 0, 0])
 /// shift.apply(to: [1, 2, 3])                       // (11, 2, 3)
 /// shift.inverse!.apply(to: [11, 2, 3])            // (1, 2, 3)
 /// ```
-public struct AffineTransform: Equatable, Hashable, Sendable, CustomStringConvertible {
+public struct AffineTransform3D: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var linear: Matrix3
     public var translation: Vector3
 
@@ -19,7 +19,7 @@ public struct AffineTransform: Equatable, Hashable, Sendable, CustomStringConver
         self.translation = translation
     }
 
-    public static let identity = AffineTransform()
+    public static let identity = AffineTransform3D()
 
     /// A transform from a row-major 4x4 homogeneous matrix (last row 0 0 0 1).
     public init(rowMajor4x4 m: [Double]) {
@@ -34,27 +34,27 @@ public struct AffineTransform: Equatable, Hashable, Sendable, CustomStringConver
     }
 
     /// A rotation (about `center`) followed by a translation: p -> R (p - c) + c + t.
-    public static func rigid(rotation: Matrix3, translation: Vector3, center: Vector3 = .zero) -> AffineTransform {
-        AffineTransform(linear: rotation, translation: center - rotation * center + translation)
+    public static func rigid(rotation: Matrix3, translation: Vector3, center: Vector3 = .zero) -> AffineTransform3D {
+        AffineTransform3D(linear: rotation, translation: center - rotation * center + translation)
     }
 
     public func apply(to point: Vector3) -> Vector3 { linear * point + translation }
 
     /// The inverse; nil when the linear part is singular.
-    public var inverse: AffineTransform? {
+    public var inverse: AffineTransform3D? {
         guard let inv = linear.inverse else { return nil }
-        return AffineTransform(linear: inv, translation: -(inv * translation))
+        return AffineTransform3D(linear: inv, translation: -(inv * translation))
     }
 
     /// `self` after `other`: p -> self(other(p)).
-    public func composed(after other: AffineTransform) -> AffineTransform {
-        AffineTransform(linear: linear * other.linear, translation: linear * other.translation + translation)
+    public func composed(after other: AffineTransform3D) -> AffineTransform3D {
+        AffineTransform3D(linear: linear * other.linear, translation: linear * other.translation + translation)
     }
 
     /// The same map, with points expressed in RAS instead of LPS on both sides (and vice versa).
-    public var flippedLPSRAS: AffineTransform {
+    public var flippedLPSRAS: AffineTransform3D {
         let flip = Matrix3(diagonal: Vector3(-1, -1, 1))
-        return AffineTransform(linear: flip * linear * flip, translation: flip * translation)
+        return AffineTransform3D(linear: flip * linear * flip, translation: flip * translation)
     }
 
     public var description: String {

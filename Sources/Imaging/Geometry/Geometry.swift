@@ -30,19 +30,19 @@ public struct Geometry: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var voxelCount: Int { size.x * size.y * size.z }
 
     /// Map from continuous voxel index (x, y, z) to LPS mm.
-    public var indexToPoint: AffineTransform {
-        AffineTransform(linear: direction * Matrix3(diagonal: spacing), translation: origin)
+    public var indexToPoint: AffineTransform3D {
+        AffineTransform3D(linear: direction * Matrix3(diagonal: spacing), translation: origin)
     }
 
     /// Map from voxel index (x, y, z) to RAS mm: the NIfTI sform of this grid.
-    public var indexToRAS: AffineTransform {
+    public var indexToRAS: AffineTransform3D {
         let flip = Matrix3(diagonal: Vector3(-1, -1, 1))
         let lps = indexToPoint
-        return AffineTransform(linear: flip * lps.linear, translation: flip * lps.translation)
+        return AffineTransform3D(linear: flip * lps.linear, translation: flip * lps.translation)
     }
 
     /// A grid whose index -> LPS map is `affine` (spacing = column lengths, direction = unit columns).
-    public init(size: SIMD3<Int>, indexToPoint affine: AffineTransform) {
+    public init(size: SIMD3<Int>, indexToPoint affine: AffineTransform3D) {
         let columns = (0..<3).map { affine.linear.column($0) }
         let lengths = columns.map(length)
         let unit = zip(columns, lengths).map { $0 / ($1 > 0 ? $1 : 1) }
@@ -51,9 +51,9 @@ public struct Geometry: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A grid from the NIfTI-style index -> RAS affine.
-    public init(size: SIMD3<Int>, indexToRAS affine: AffineTransform) {
+    public init(size: SIMD3<Int>, indexToRAS affine: AffineTransform3D) {
         let flip = Matrix3(diagonal: Vector3(-1, -1, 1))
-        self.init(size: size, indexToPoint: AffineTransform(linear: flip * affine.linear, translation: flip * affine.translation))
+        self.init(size: size, indexToPoint: AffineTransform3D(linear: flip * affine.linear, translation: flip * affine.translation))
     }
 
     /// LPS position of a (continuous) voxel index.

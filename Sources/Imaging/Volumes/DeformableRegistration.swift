@@ -48,7 +48,7 @@ public enum DeformableRegistration {
         public let iterations: Int
     }
 
-    public static func register(fixed: RegistrationImage, moving: RegistrationImage, initial: AffineTransform? = nil,
+    public static func register(fixed: RegistrationImage, moving: RegistrationImage, initial: AffineTransform3D? = nil,
                                 options: Options = .standard) throws -> Result {
         precondition(!options.levels.isEmpty && options.levels.count <= Int(TACO_MAX_LEVELS), "1...\(TACO_MAX_LEVELS) levels")
         var c = taco_deformable_options()

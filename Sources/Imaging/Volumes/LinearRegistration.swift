@@ -47,7 +47,7 @@ public enum LinearRegistration {
 
     public struct Result: Sendable {
         /// Maps fixed points to moving points (LPS).
-        public let transform: AffineTransform
+        public let transform: AffineTransform3D
         /// Final metric (negative mutual information: lower is better).
         public let metric: Double
         public let iterations: Int
@@ -55,7 +55,7 @@ public enum LinearRegistration {
 
     /// Registers `moving` onto `fixed`, starting from `initial` (fixed -> moving) or, when nil, from
     /// the moving image's geometric centre moved onto the fixed image's.
-    public static func register(fixed: RegistrationImage, moving: RegistrationImage, initial: AffineTransform? = nil,
+    public static func register(fixed: RegistrationImage, moving: RegistrationImage, initial: AffineTransform3D? = nil,
                                 options: Options) throws -> Result {
         precondition(!options.levels.isEmpty && options.levels.count <= Int(TACO_MAX_LEVELS), "1...\(TACO_MAX_LEVELS) levels")
         var c = taco_linear_options()
@@ -73,6 +73,6 @@ public enum LinearRegistration {
             }
         }
         let matrix = withUnsafeBytes(of: result.transform) { Array($0.bindMemory(to: Double.self)) }
-        return Result(transform: AffineTransform(rowMajor4x4: matrix), metric: result.metric, iterations: Int(result.iterations))
+        return Result(transform: AffineTransform3D(rowMajor4x4: matrix), metric: result.metric, iterations: Int(result.iterations))
     }
 }

@@ -22,7 +22,7 @@ public enum Resampler {
     }
 
     /// `volume` resampled onto `geometry`. Points outside the input get `defaultValue`.
-    public static func resample(_ volume: Volume, onto geometry: Geometry, transform: AffineTransform? = nil,
+    public static func resample(_ volume: Volume, onto geometry: Geometry, transform: AffineTransform3D? = nil,
                                 field: VectorField? = nil, interpolation: Interpolation = .linear,
                                 defaultValue: Float = 0) throws -> Volume {
         var output = Volume(geometry: geometry)
