@@ -2,6 +2,7 @@
 // Run with `make bench` (release build). Results are recorded in docs/benchmarks.md.
 import Foundation
 import Imaging
+import Synth
 
 /// Peak resident memory since the last reset, from /proc (Linux).
 enum PeakMemory {
@@ -146,5 +147,20 @@ let totalBytes = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfI
 report(Row(name: "DICOM header scan, 1000 files", figure: String(format: "%.0f files/s", Double(files.count) / scanSeconds),
            reference: String(format: "read all %d MiB: %.0f files/s", totalBytes >> 20, Double(files.count) / readSeconds),
            ratio: String(format: "%.1fx a full read", readSeconds / scanSeconds), peakMiB: scanPeak))
+
+// 6. taco synth: six subjects at the default size, against the ITK resample throughput of this run.
+let synthOut = scratch.appendingPathComponent("cohort")
+let resampleVoxelsPerSecond = Double(grid2mm.voxelCount) / resampleSeconds
+PeakMemory.reset()
+var cohort: CohortTruth!
+let synthSeconds = try time(1) {
+    cohort = try CohortSynthesizer(options: SynthOptions(subjects: 6, seed: 1, atlas: root.appendingPathComponent("atlases/mni152-2009a-sym").path),
+                                   version: "bench").run(into: synthOut)
+}
+let synthVoxels = cohort.subjects.flatMap(\.acquisitions).reduce(0) { $0 + $1.grid.size.reduce(1, *) }
+report(Row(name: "synth 6 subjects, default size", figure: String(format: "%.1f s (%.1f Mvox/s)", synthSeconds, Double(synthVoxels) / synthSeconds / 1e6),
+           reference: String(format: "ITK linear resample: %.0f Mvox/s", resampleVoxelsPerSecond / 1e6),
+           ratio: String(format: "%.2fx a resample", Double(synthVoxels) / synthSeconds / resampleVoxelsPerSecond),
+           peakMiB: PeakMemory.mebibytes))
 
 print("\nratios below 1x mean slower than the reference; peak = resident high-water mark during that benchmark")

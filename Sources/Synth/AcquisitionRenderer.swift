@@ -7,10 +7,8 @@ import Imaging
 /// Slices are computed in parallel; each slice draws its noise from its own stream, so the result does
 /// not depend on scheduling.
 struct AcquisitionRenderer: Sendable {
-    /// Atlas tissue fractions (LPS, atlas grid): GM, WM and the brain (template > 0).
-    let gm: Volume
-    let wm: Volume
-    let brain: Volume
+    /// Atlas tissue fractions (LPS, atlas grid), stacked: GM, WM and the brain (template > 0).
+    let tissues: VolumeStack
     /// Spacing (mm) of the helper field that carries the warp onto an acquisition grid.
     let fieldSpacing: Double
 
@@ -33,10 +31,8 @@ struct AcquisitionRenderer: Sendable {
         let field = VectorField(geometry: fieldGrid) { q in
             rotationInverse * anatomy.warp.value(at: scannerToSubject.apply(to: q))
         }
-        func sample(_ map: Volume) throws -> [Float] {
-            try Resampler.resample(map, onto: grid, transform: transform, field: field, interpolation: .linear).voxels
-        }
-        let gm = try sample(self.gm), wm = try sample(self.wm), brain = try sample(self.brain)
+        let sampled = try Resampler.resample(tissues, onto: grid, transform: transform, field: field, interpolation: .linear)
+        let gm = sampled.volume(0).voxels, wm = sampled.volume(1).voxels, brain = sampled.volume(2).voxels
         var csf = [Float](repeating: 0, count: grid.voxelCount)
         var lesion = [Float](repeating: 0, count: grid.voxelCount)
         let halfVoxel = grid.spacing.min() / 2

@@ -66,12 +66,12 @@ public struct CohortSynthesizer: Sendable {
         let gm = try atlas.tissueMap("GM"), wm = try atlas.tissueMap("WM")
         let brain = Volume(geometry: template.geometry, voxels: template.voxels.map { $0 > 0 ? 1 : 0 })
         let small = options.size == .small
-        let renderer = AcquisitionRenderer(gm: gm, wm: wm, brain: brain, fieldSpacing: small ? 6 : 4)
+        let renderer = AcquisitionRenderer(tissues: VolumeStack([gm, wm, brain]), fieldSpacing: small ? 6 : 4)
         let (atlasCenter, lesionSites) = Self.brainCenterAndLesionSites(template: template, gm: gm, wm: wm)
 
         let root = root.standardizedFileURL
-        var rng = SeededGenerator(seed: options.seed)
-        var dump = DICOMDump(root: root.appendingPathComponent("dicom"), folderCount: max(1, options.subjects / 2),
+        let rng = SeededGenerator(seed: options.seed)
+        var dump = DICOMDump(root: root.appendingPathComponent("dicom"), folderCount: max(2, options.subjects / 2),
                              rng: rng.stream(1_000_000))
         var subjects: [CohortTruth.Subject] = []
         let writeDICOM = options.formats.contains(.dicom), writeBIDS = options.formats.contains(.bids)
@@ -130,10 +130,10 @@ public struct CohortSynthesizer: Sendable {
                     if m == .t1w && i == 2 % n {
                         // Exported twice: the same files again in another folder.
                         let copyFolder = dump.folder(subject: i, series: k + 1)
-                        let copies = try dump.files(files.count, in: copyFolder == folder ? folder : copyFolder)
+                        let copies = try dump.files(files.count, in: copyFolder)
                         for (source, copy) in zip(files, copies) { try FileManager.default.copyItem(at: source, to: copy) }
                         dump.record(.init(subject: anatomy.label, seriesNumber: seriesNumber, seriesDescription: names.description,
-                                          folder: copyFolder == folder ? folder : copyFolder, files: copies.count, kind: "duplicate",
+                                          folder: copyFolder, files: copies.count, kind: "duplicate",
                                           transferSyntax: DICOMDump.transferSyntax(.none), expectedFate: "rejected", expectedModality: nil,
                                           reason: "second copy of series \(seriesNumber) (same SOP instance UIDs): keep one copy"))
                     }
@@ -312,7 +312,7 @@ public struct CohortSynthesizer: Sendable {
         let forward = VectorField(geometry: anatomy.warp.geometry) { p in anatomy.atlasPoint(ofSubjectPoint: p) * flip }
         try NIfTIFile.write(forward, to: dir.appendingPathComponent("subject_to_atlas.nii.gz"), space: .scanner,
                             description: "atlas RAS mm of each voxel centre")
-        let atlasGrid = renderer.brain.geometry.downsampled(by: options.size == .small ? 6 : 4)
+        let atlasGrid = renderer.tissues.geometry.downsampled(by: options.size == .small ? 6 : 4)
         let inverse = VectorField(geometry: atlasGrid) { a in anatomy.subjectPoint(ofAtlasPoint: a) * flip }
         try NIfTIFile.write(inverse, to: dir.appendingPathComponent("atlas_to_subject.nii.gz"), space: .mni,
                             description: "subject RAS mm of each voxel centre")

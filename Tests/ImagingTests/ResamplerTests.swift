@@ -51,6 +51,30 @@ import Testing
     }
 }
 
+@Suite struct VolumeStackResamplingTests {
+    @Test(arguments: [2, 3, 4])
+    func stackedResamplingEqualsOneResampleperChannel(channels: Int) throws {
+        let g = Geometry(size: [20, 18, 16], spacing: [2, 2, 2.5], direction: Matrix3.rotation(x: 0.1, y: 0.2, z: 0))
+        let volumes = (0..<channels).map { c in
+            Volume(geometry: g, voxels: Fixtures.pattern(on: g).voxels.map { $0 * Float(c + 1) + Float(c) })
+        }
+        let target = Geometry(size: [15, 15, 15], spacing: [2.5, 2.5, 2.5], origin: [3, 2, 1])
+        let t = AffineTransform3D.rigid(rotation: .rotation(x: 0.05, y: 0, z: -0.1), translation: [1, -2, 0.5], center: g.center)
+        let field = VectorField(geometry: target.downsampled(by: 2)) { p in Vector3(0.5 * sin(p.x / 10), 0.3, -0.2) }
+        let stacked = try Resampler.resample(VolumeStack(volumes), onto: target, transform: t, field: field, defaultValue: -7)
+        for c in 0..<channels {
+            let single = try Resampler.resample(volumes[c], onto: target, transform: t, field: field, defaultValue: -7)
+            #expect(stacked.volume(c).voxels == single.voxels, "channel \(c)")
+        }
+        #expect(stacked.volume(0).voxels.contains(-7))   // some points fall outside the input
+    }
+
+    @Test func fiveChannelsAreRefused() throws {
+        let v = Volume(geometry: Geometry(size: [2, 2, 2]))
+        #expect { try Resampler.resample(VolumeStack([v, v, v, v, v]), onto: v.geometry) } throws: { "\($0)".contains("2 to 4 channels") }
+    }
+}
+
 @Suite struct VectorFieldTests {
     @Test func trilinearInterpolationOfALinearFieldIsExact() {
         let g = Geometry(size: [6, 5, 4], spacing: [2, 2, 2], origin: [1, 1, 1])

