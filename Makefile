@@ -5,7 +5,6 @@ SWIFT        ?= swift
 JOBS         ?= 2
 PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
-ATLAS        := atlases/mni152-2009a-sym/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz
 PYTHON_ENV   := .build-python
 
 .PHONY: setup build test demo bench install python-env clean
@@ -21,9 +20,12 @@ test: setup python-env
 	$(SWIFT) build -j $(JOBS) --build-tests
 	TACO_PYTHON=$(abspath $(PYTHON_ENV))/bin/python $(SWIFT) test --skip-build --disable-xctest
 
-## The main job on embedded data (for now: inspect the bundled atlas).
+## The main job on embedded data: a synthetic cohort made from the bundled atlas, then a look at it.
 demo: build
-	$(SWIFT) run -j $(JOBS) taco inspect $(ATLAS)
+	.build/debug/taco synth --out $(DEMO_OUT) --subjects 6 --seed 1 --force
+	.build/debug/taco inspect $(DEMO_OUT)/dicom | head -n 30
+	.build/debug/taco inspect $(DEMO_OUT)/bids/sub-01/ses-01/anat/sub-01_ses-01_FLAIR.nii.gz
+	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, BIDS in $(DEMO_OUT)/bids, ground truth in $(DEMO_OUT)/truth/cohort.json"
 
 bench: setup
 	$(SWIFT) build -j $(JOBS) -c release --product TacoBenchmarks
@@ -31,8 +33,9 @@ bench: setup
 
 install: setup
 	$(SWIFT) build -j $(JOBS) -c release --product taco
-	install -d $(PREFIX)/bin
+	install -d $(PREFIX)/bin $(PREFIX)/share/taco
 	install -m 755 .build/release/taco $(PREFIX)/bin/taco
+	rm -rf $(PREFIX)/share/taco/atlases && cp -r atlases $(PREFIX)/share/taco/atlases
 
 python-env: $(PYTHON_ENV)/.ready
 

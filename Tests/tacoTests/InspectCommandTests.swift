@@ -90,6 +90,21 @@ import Testing
         }
     }
 
+    @Test func synthMakesACohortAndRefusesBadOptions() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-synth-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("cohort").path
+        let r = try Self.run(["synth", "--out", out, "--subjects", "1", "--seed", "2", "--size", "small", "--formats", "bids"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("wrote 1 subjects"))
+        #expect(FileManager.default.fileExists(atPath: out + "/bids/sub-01/ses-01/anat/sub-01_ses-01_T2w.nii.gz"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/dicom"))
+        let again = try Self.run(["synth", "--out", out, "--size", "small"])
+        #expect(again.status != 0 && again.err.contains("already exists"))
+        let badFormat = try Self.run(["synth", "--out", out + "2", "--formats", "dicom,minc"])
+        #expect(badFormat.status != 0 && badFormat.err.contains("unknown format 'minc'"))
+    }
+
     @Test func badInputFailsWithTheFileNameAndAnExitCode() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("taco-bad-\(UUID().uuidString).nii.gz")
         try Data("garbage".utf8).write(to: file)
