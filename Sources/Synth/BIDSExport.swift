@@ -1,12 +1,12 @@
 import Foundation
 import Imaging
 
-/// The BIDS copy of the cohort: one NIfTI per acquisition (int16 with scl_slope, like dcm2niix) and a
+/// The BIDS copy of the cohort: one NIfTI per acquisition (int16 with scl_slope/scl_inter, like dcm2niix) and a
 /// JSON sidecar of technical fields, plus dataset_description.json and participants.tsv.
 enum BIDSExport {
-    static func write(_ volume: Volume, slope: Double, plan: AcquisitionPlan, vendor: Vendor, to url: URL) throws {
+    static func write(_ volume: Volume, rescale: Rescale, plan: AcquisitionPlan, vendor: Vendor, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try NIfTIFile.write(volume, to: url, space: .scanner, storage: .int16(slope: Float(slope), intercept: 0),
+        try NIfTIFile.write(volume, to: url, space: .scanner, storage: .int16(slope: Float(rescale.slope), intercept: Float(rescale.intercept)),
                             description: "taco synth \(plan.modality.rawValue)")
         let m = plan.modality
         var sidecar: [String: Any] = [
@@ -37,4 +37,10 @@ enum BIDSExport {
             try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: $0)
         }
     }
+}
+
+/// How stored int16 values become intensities: value = stored * slope + intercept.
+struct Rescale: Sendable, Equatable {
+    let slope: Double
+    let intercept: Double
 }

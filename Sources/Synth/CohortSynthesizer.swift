@@ -103,14 +103,16 @@ public struct CohortSynthesizer: Sendable {
             for (k, plan) in plans.enumerated() {
                 let fractions = try renderer.fractions(on: plan.grid, scannerToSubject: plan.scannerToSubject, anatomy: anatomy)
                 if plan.modality == .t1w { t1Fractions = fractions }
-                let (volume, slope) = Self.quantized(renderer.render(plan.modality, from: fractions, anatomy: anatomy, noise: s.stream(100 + k)))
+                // T2w and FLAIR carry a rescale intercept, as some vendors' series do.
+                let (volume, rescale) = Self.quantized(renderer.render(plan.modality, from: fractions, anatomy: anatomy, noise: s.stream(100 + k)),
+                                                       interceptSteps: [.t2w, .flair].contains(plan.modality) ? 100 : 0)
                 let m = plan.modality
                 let names = anatomy.vendor.names(m)
                 let seriesNumber = 2 + k
                 var bidsFile: String?
                 if writeBIDS {
                     let file = "\(subjectFolder)/sub-\(anatomy.label)_ses-01_\(m.rawValue).nii.gz"
-                    try BIDSExport.write(volume, slope: slope, plan: plan, vendor: anatomy.vendor,
+                    try BIDSExport.write(volume, rescale: rescale, plan: plan, vendor: anatomy.vendor,
                                          to: root.appendingPathComponent("bids").appendingPathComponent(file))
                     bidsFile = file
                 }
@@ -120,7 +122,7 @@ public struct CohortSynthesizer: Sendable {
                                                              time: identity.studyTime, minutes: 5 * k)) { $1 }
                     tags[.imageType] = "ORIGINAL\\PRIMARY\\M\\ND"
                     let folder = dump.folder(subject: i, series: k)
-                    let files = try dump.write(volume, tags: tags, slope: slope, folder: folder, compression: compression,
+                    let files = try dump.write(volume, tags: tags, rescale: rescale, folder: folder, compression: compression,
                                                truth: .init(subject: anatomy.label, seriesNumber: seriesNumber, seriesDescription: names.description,
                                                             folder: folder, files: volume.geometry.size.z, kind: m.rawValue,
                                                             transferSyntax: DICOMDump.transferSyntax(compression), expectedFate: "used",
@@ -139,12 +141,12 @@ public struct CohortSynthesizer: Sendable {
                     }
                     if m == .t2w && i == 1 % n {
                         // A repeat of the T2w with one slice missing from the export.
-                        let (again, againSlope) = Self.quantized(renderer.render(m, from: fractions, anatomy: anatomy, noise: s.stream(200 + k)))
+                        let (again, againRescale) = Self.quantized(renderer.render(m, from: fractions, anatomy: anatomy, noise: s.stream(200 + k)))
                         var repeatTags = tags
                         repeatTags[.seriesInstanceUID] = uids.next()
                         repeatTags[.seriesNumber] = String(seriesNumber + 10)
                         let repeatFolder = dump.folder(subject: i, series: k + 2)
-                        let written = try dump.write(again, tags: repeatTags, slope: againSlope, folder: repeatFolder,
+                        let written = try dump.write(again, tags: repeatTags, rescale: againRescale, folder: repeatFolder,
                                                      truth: .init(subject: anatomy.label, seriesNumber: seriesNumber + 10,
                                                                   seriesDescription: names.description, folder: repeatFolder,
                                                                   files: again.geometry.size.z - 1, kind: "missing-slice",
@@ -156,7 +158,7 @@ public struct CohortSynthesizer: Sendable {
                 }
                 acquisitions.append(.init(modality: m.rawValue, plane: plan.plane.rawValue, tiltDegrees: plan.tilt * 180 / .pi,
                                           scannerToSubject: plan.scannerToSubject.rasRows, grid: plan.grid.truthGrid,
-                                          rescaleSlope: slope, bidsFile: bidsFile, dicomSeriesNumber: writeDICOM ? seriesNumber : nil))
+                                          rescaleSlope: rescale.slope, rescaleIntercept: rescale.intercept, bidsFile: bidsFile, dicomSeriesNumber: writeDICOM ? seriesNumber : nil))
             }
             if writeDICOM {
                 try writeLocalizer(anatomy: anatomy, renderer: renderer, study: study, uid: uids.next(), time: identity.studyTime,
@@ -181,7 +183,7 @@ public struct CohortSynthesizer: Sendable {
                 "atlas_to_subject": "the inverse map: subject point p at each voxel centre a of an atlas-space grid",
                 "scanner_to_subject": "maps a point of an acquisition's scanner frame to the subject frame (T1w: identity)",
                 "labels": "0 background, 1 CSF, 2 GM, 3 WM, 4 lesion, on the T1w grid",
-                "intensity": "value = stored * rescale_slope (intercept 0), identical in DICOM and BIDS",
+                "intensity": "value = stored * rescale_slope + rescale_intercept, identical in DICOM and BIDS",
             ],
             subjects: subjects, series: dump.series.sorted { ($0.subject, $0.seriesNumber, $0.folder) < ($1.subject, $1.seriesNumber, $1.folder) })
         let encoder = JSONEncoder()
@@ -214,8 +216,9 @@ public struct CohortSynthesizer: Sendable {
         return String(format: "%02d%02d%02d", total / 60, total % 60, s)
     }
 
-    /// The volume rounded to int16 steps of a "nice" slope (1, 2 or 5 x 10^k) that keeps values below 30000.
-    static func quantized(_ volume: Volume) -> (Volume, Double) {
+    /// The volume rounded to int16 steps of a "nice" slope (1, 2 or 5 x 10^k) that keeps stored values
+    /// below 30000, with an intercept of `-interceptSteps` slopes (so that readers ignoring it are caught).
+    static func quantized(_ volume: Volume, interceptSteps: Int = 0) -> (Volume, Rescale) {
         let top = Double(volume.voxels.max() ?? 1)
         let raw = max(top / 30000, 1e-6)
         let decade = pow(10, (log10(raw)).rounded(.down))
@@ -223,7 +226,9 @@ public struct CohortSynthesizer: Sendable {
         let s = Float(slope)
         var out = volume
         for i in out.voxels.indices { out.voxels[i] = (volume.voxels[i] / s).rounded() * s }
-        return (out, slope)
+        // A decimal with few digits: DICOM's DS text and NIfTI's float32 both hold it exactly enough.
+        let intercept = Double(String(format: "%.6g", -Double(interceptSteps) * slope))!
+        return (out, Rescale(slope: slope, intercept: intercept))
     }
 
     /// The atlas brain's centre (LPS) and WM points deep enough to hold a lesion.
@@ -264,8 +269,8 @@ public struct CohortSynthesizer: Sendable {
             let grid = Geometry(size: SIMD3(n, n, 1), spacing: Vector3(spacing, spacing, 7),
                                 origin: anatomy.center - d * Vector3(half, half, 0), direction: d)
             let fractions = try renderer.fractions(on: grid, scannerToSubject: .identity, anatomy: anatomy)
-            let (slice, slope) = Self.quantized(renderer.render(.t1w, from: fractions, anatomy: anatomy, noise: rng.stream(k)))
-            _ = try dump.write(slice, tags: tags, slope: slope, folder: folder, firstInstance: k + 1,
+            let (slice, rescale) = Self.quantized(renderer.render(.t1w, from: fractions, anatomy: anatomy, noise: rng.stream(k)))
+            _ = try dump.write(slice, tags: tags, rescale: rescale, folder: folder, firstInstance: k + 1,
                                truth: .init(subject: anatomy.label, seriesNumber: 1, seriesDescription: anatomy.vendor.localizerName,
                                             folder: folder, files: 1, kind: "localizer", transferSyntax: DICOMDump.transferSyntax(.none),
                                             expectedFate: "rejected", expectedModality: nil,
@@ -286,7 +291,7 @@ public struct CohortSynthesizer: Sendable {
         var picture = renderer.render(.flair, from: fractions, anatomy: anatomy, noise: rng)
         let top = picture.voxels.max() ?? 1
         for y in 0..<(n / 16) { for x in 0..<(n / 2) { picture[x + n / 8, y + n / 32, 0] = top } }
-        let (quantized, slope) = Self.quantized(picture)
+        let (quantized, rescale) = Self.quantized(picture)
         var tags = study
         tags[.sopClassUID] = DICOMDump.secondaryCaptureStorage
         tags[.modality] = "OT"
@@ -295,7 +300,7 @@ public struct CohortSynthesizer: Sendable {
         tags[.seriesDescription] = "Screen Save"
         tags[.imageType] = "DERIVED\\SECONDARY\\SCREEN SAVE"
         let folder = dump.folder(subject: subjectIndex, series: 9)
-        _ = try dump.write(quantized, tags: tags, slope: slope, folder: folder,
+        _ = try dump.write(quantized, tags: tags, rescale: rescale, folder: folder,
                            truth: .init(subject: anatomy.label, seriesNumber: 99, seriesDescription: "Screen Save", folder: folder, files: 1,
                                         kind: "secondary-capture", transferSyntax: DICOMDump.transferSyntax(.none), expectedFate: "rejected",
                                         expectedModality: nil, reason: "secondary capture (a screenshot, SOP class 1.2.840.10008.5.1.4.1.1.7)"))

@@ -27,8 +27,9 @@ public struct CohortTruth: Codable, Sendable {
         /// Maps a point of this acquisition's scanner frame to the subject (T1w) frame, RAS mm.
         public let scannerToSubject: [[Double]]
         public let grid: Grid
-        /// Stored value * slope = intensity, in both the DICOM and the BIDS copy.
+        /// intensity = stored * slope + intercept, in both the DICOM and the BIDS copy.
         public let rescaleSlope: Double
+        public let rescaleIntercept: Double
         public let bidsFile: String?
         public let dicomSeriesNumber: Int?
     }

@@ -37,10 +37,10 @@ struct DICOMDump {
     }
 
     /// Writes `volume` as a series and records it.
-    mutating func write(_ volume: Volume, tags: [DICOMTag: String], slope: Double, folder: String, firstInstance: Int = 1,
+    mutating func write(_ volume: Volume, tags: [DICOMTag: String], rescale: Rescale, folder: String, firstInstance: Int = 1,
                         compression: DICOMSeries.Compression = .none, truth: CohortTruth.Series) throws -> [URL] {
         let urls = try files(volume.geometry.size.z, in: folder)
-        try DICOMSeries.write(volume, to: urls, tags: tags, rescaleSlope: slope, rescaleIntercept: 0,
+        try DICOMSeries.write(volume, to: urls, tags: tags, rescaleSlope: rescale.slope, rescaleIntercept: rescale.intercept,
                               firstInstanceNumber: firstInstance, compression: compression)
         record(truth)
         return urls

@@ -10,7 +10,8 @@ enum SmallCohort {
         .deletingLastPathComponent().appendingPathComponent("atlases/mni152-2009a-sym")
     static let root = FileManager.default.temporaryDirectory.appendingPathComponent("taco-synth-\(UUID().uuidString)")
     static let truth: CohortTruth = {
-        try! CohortSynthesizer(options: options, version: "test").run(into: root)
+        atexit { try? FileManager.default.removeItem(at: SmallCohort.root) }
+        return try! CohortSynthesizer(options: options, version: "test").run(into: root)
     }()
 
     /// Every DICOM file of the dump with its series tags.
@@ -172,6 +173,8 @@ enum SmallCohort {
                 let dicom = try DICOMSeries.read(SmallCohort.files(series))
                 let (bids, header) = try NIfTIFile.read(SmallCohort.root.appendingPathComponent("bids").appendingPathComponent(acquisition.bidsFile!))
                 #expect(header.voxelType == .int16)
+                #expect(Double(header.scaleIntercept ?? 0) == acquisition.rescaleIntercept)
+                if ["T2w", "FLAIR"].contains(acquisition.modality) { #expect(acquisition.rescaleIntercept < 0) }
                 #expect(dicom.geometry.isClose(to: bids.geometry, tolerance: 1e-3))
                 let worst = zip(dicom.voxels, bids.voxels).map { abs($0 - $1) / max(abs($1), 1) }.max()!
                 #expect(worst < 1e-5, "\(subject.label) \(acquisition.modality): relative difference \(worst)")
