@@ -44,13 +44,7 @@ public enum NIfTIFile {
     /// Reads a 3D scalar NIfTI-1 file (.nii or .nii.gz) as float32 with `scl_slope`/`scl_inter` applied.
     public static func read(_ url: URL) throws -> (Volume, Header) {
         let path = url.path
-        guard FileManager.default.isReadableFile(atPath: path) else { throw NIfTIFileError(path: path, reason: "no such file, or not readable") }
-        nifti_set_debug_level(0)
-        // Header only: libnifti's own data load accepts a truncated file (it only prints a warning),
-        // so the voxel bytes are read below, through its znz layer, and counted.
-        guard let nim = nifti_image_read(path, 0) else {
-            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt header)")
-        }
+        let nim = try openHeader(path)
         defer { nifti_image_free(nim) }
         try loadVoxels(into: nim, path: path)
         let image = nim.pointee
@@ -127,11 +121,7 @@ public enum NIfTIFile {
     /// Reads a NIfTI-1 vector image (dim = (x, y, z, 1, 3)) into a field on its grid.
     public static func readVectorField(_ url: URL) throws -> VectorField {
         let path = url.path
-        guard FileManager.default.isReadableFile(atPath: path) else { throw NIfTIFileError(path: path, reason: "no such file, or not readable") }
-        nifti_set_debug_level(0)
-        guard let nim = nifti_image_read(path, 0) else {
-            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt header)")
-        }
+        let nim = try openHeader(path)
         defer { nifti_image_free(nim) }
         let image = nim.pointee
         guard image.ndim == 5, dimension(image, 4) <= 1, dimension(image, 5) == 3, image.datatype == DT_FLOAT32 else {
@@ -208,6 +198,17 @@ public enum NIfTIFile {
     }
 
     // MARK: - Helpers
+
+    /// The header of `path`, without its voxels (free with nifti_image_free). libnifti's own data load
+    /// accepts a truncated file (it only prints a warning), so voxels are read by ``loadVoxels`` and counted.
+    private static func openHeader(_ path: String) throws -> UnsafeMutablePointer<nifti_image> {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw NIfTIFileError(path: path, reason: "no such file, or not readable") }
+        nifti_set_debug_level(0)
+        guard let nim = nifti_image_read(path, 0) else {
+            throw NIfTIFileError(path: path, reason: "libnifti could not read it (not NIfTI-1, or a corrupt header)")
+        }
+        return nim
+    }
 
     /// Reads exactly the voxel bytes the header announces into `nim.data`, swapping bytes if needed.
     private static func loadVoxels(into nim: UnsafeMutablePointer<nifti_image>, path: String) throws {
