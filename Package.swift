@@ -57,6 +57,12 @@ let package = Package(
             dependencies: ["Imaging"],
             swiftSettings: optimizedInDebug
         ),
+        // Raw dumps to prepared subjects (`taco prep`); so far: DICOM discovery.
+        .target(
+            name: "Prep",
+            dependencies: ["Imaging"],
+            swiftSettings: optimizedInDebug
+        ),
         .executableTarget(
             name: "taco",
             dependencies: ["Imaging", "Synth", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -68,6 +74,7 @@ let package = Package(
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Imaging"]),
+        .testTarget(name: "PrepTests", dependencies: ["Prep", "Synth", "Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
         .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging"]),
     ],

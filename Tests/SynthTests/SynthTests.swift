@@ -17,7 +17,7 @@ enum SmallCohort {
     /// Every DICOM file of the dump with its series tags.
     static let headers: [DICOMHeader] = {
         _ = truth
-        let files = try! DICOMFolderSurvey.regularFiles(under: root.appendingPathComponent("dicom"))
+        let files = try! FileTree.regularFiles(under: root.appendingPathComponent("dicom"))
         return try! DICOMHeaderScan.scan(files, tags: [.seriesInstanceUID, .seriesNumber, .patientName, .sopInstanceUID,
                                                        .sopClassUID, .imageType, .imageOrientationPatient, .transferSyntaxUID,
                                                        .instanceNumber, .patientID, .institutionName, .accessionNumber])
@@ -232,8 +232,8 @@ enum SmallCohort {
         var other = options
         other.seed = 4
         try CohortSynthesizer(options: other, version: "test").run(into: c)
-        let filesA = try DICOMFolderSurvey.regularFiles(under: a).map { String($0.path.dropFirst(a.path.count)) }
-        let filesB = try DICOMFolderSurvey.regularFiles(under: b).map { String($0.path.dropFirst(b.path.count)) }
+        let filesA = try FileTree.regularFiles(under: a).map { String($0.path.dropFirst(a.path.count)) }
+        let filesB = try FileTree.regularFiles(under: b).map { String($0.path.dropFirst(b.path.count)) }
         #expect(filesA == filesB && filesA.count > 50)
         for name in filesA {
             #expect(try Data(contentsOf: URL(fileURLWithPath: a.path + name)) == Data(contentsOf: URL(fileURLWithPath: b.path + name)), "\(name)")

@@ -25,7 +25,7 @@ public struct DICOMFolderSurvey: Sendable {
     public let unreadable: [(path: String, reason: String)]
 
     public init(_ folder: URL) throws {
-        let files = try Self.regularFiles(under: folder)
+        let files = try FileTree.regularFiles(under: folder)
         let tags = DICOMTag.technical + [.seriesInstanceUID]
         let headers = try DICOMHeaderScan.scan(files, tags: tags)
         fileCount = files.count
@@ -47,23 +47,5 @@ public struct DICOMFolderSurvey: Sendable {
         }.sorted {
             (Int($0.tags[.seriesNumber] ?? "") ?? Int.max, $0.fileCount) < (Int($1.tags[.seriesNumber] ?? "") ?? Int.max, $1.fileCount)
         }
-    }
-
-    /// Every regular file below `folder`, in a stable order; symbolic links are not followed.
-    public static func regularFiles(under folder: URL) throws -> [URL] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: folder.path])
-        }
-        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else {
-            return []
-        }
-        var files: [URL] = []
-        for case let url as URL in walker {
-            let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
-            if values?.isSymbolicLink == true { walker.skipDescendants(); continue }
-            if values?.isRegularFile == true { files.append(url) }
-        }
-        return files.sorted { $0.path < $1.path }
     }
 }
