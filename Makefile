@@ -35,7 +35,8 @@ install: setup
 	$(SWIFT) build -j $(JOBS) -c release --product taco
 	install -d $(PREFIX)/bin $(PREFIX)/share/taco
 	install -m 755 .build/release/taco $(PREFIX)/bin/taco
-	rm -rf $(PREFIX)/share/taco/atlases && cp -r atlases $(PREFIX)/share/taco/atlases
+	rm -rf $(PREFIX)/share/taco/atlases $(PREFIX)/share/taco/rules
+	cp -r atlases rules $(PREFIX)/share/taco/
 
 python-env: $(PYTHON_ENV)/.ready
 

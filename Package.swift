@@ -23,6 +23,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C++ over ITK 5.2 and GDCM behind a plain C header. No ITK type and no C++ exception crosses it.
@@ -60,7 +61,7 @@ let package = Package(
         // Raw dumps to prepared subjects (`taco prep`); so far: DICOM discovery.
         .target(
             name: "Prep",
-            dependencies: ["Imaging"],
+            dependencies: ["Imaging", "Yams"],
             swiftSettings: optimizedInDebug
         ),
         .executableTarget(
