@@ -24,6 +24,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C++ over ITK 5.2 and GDCM behind a plain C header. No ITK type and no C++ exception crosses it.
@@ -61,7 +62,7 @@ let package = Package(
         // Raw dumps to prepared subjects (`taco prep`); so far: DICOM discovery.
         .target(
             name: "Prep",
-            dependencies: ["Imaging", "Yams"],
+            dependencies: ["Imaging", "Yams", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedInDebug
         ),
         .executableTarget(

@@ -31,7 +31,8 @@ public enum DICOMDiscovery {
         .imageOrientationPatient, .echoNumbers, .imageType, .numberOfFrames, .instanceNumber, .seriesNumber,
         .rows, .columns, .modality, .seriesDescription, .protocolName, .sequenceName, .scanningSequence,
         .sequenceVariant, .mrAcquisitionType, .repetitionTime, .echoTime, .inversionTime, .contrastBolusAgent,
-        .pixelSpacing, .sliceThickness, .transferSyntaxUID, .manufacturer, .patientID,
+        .pixelSpacing, .sliceThickness, .transferSyntaxUID, .manufacturer, .manufacturerModelName,
+        .magneticFieldStrength, .flipAngle, .patientID,
     ]
 
     /// Discovers the series under `inputs` (folders are walked; files are taken as they are).

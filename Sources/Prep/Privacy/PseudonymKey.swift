@@ -1,0 +1,99 @@
+import Crypto
+import Foundation
+
+/// The secret behind the pseudonyms, kept in a private folder that is never inside an output.
+///
+/// The folder holds `key` (32 random bytes, hex) and `pseudonyms.tsv` (patient id -> pseudonym, the
+/// only place where the two meet). It is created with mode 0700, the files with 0600.
+///
+/// ```swift
+/// let key = try PseudonymKey.openOrCreate(URL(fileURLWithPath: "/secure/taco-key"), outputs: [prepared])
+/// key.subjectLabel(forPatientID: "MRN0012345")     // "3f9a1c0b7e2d": the same for the same key, always
+/// ```
+public struct PseudonymKey: Sendable {
+    public let folder: URL
+    /// The 32 key bytes (SymmetricKey itself is not Sendable).
+    private let secret: [UInt8]
+
+    /// A key folder that cannot be used, with the path and the reason.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Opens the key in `folder`, creating folder and key if absent. Refuses a folder inside any of `outputs`.
+    public static func openOrCreate(_ folder: URL, outputs: [URL] = []) throws -> PseudonymKey {
+        let fm = FileManager.default
+        let resolved = folder.standardizedFileURL.resolvingSymlinksInPath()
+        for output in outputs {
+            let out = output.standardizedFileURL.resolvingSymlinksInPath().path
+            if resolved.path == out || resolved.path.hasPrefix(out + "/") {
+                throw Failure(path: folder.path, reason: "the key folder must not be inside the output folder \(output.path)")
+            }
+        }
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let keyFile = folder.appendingPathComponent("key")
+        if !fm.fileExists(atPath: keyFile.path) {
+            var generator = SystemRandomNumberGenerator()
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let hex = bytes.map { String(format: "%02x", $0) }.joined() + "\n"
+            guard fm.createFile(atPath: keyFile.path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw Failure(path: keyFile.path, reason: "could not create the key file (folder not writable?)")
+            }
+        }
+        let text = try String(contentsOf: keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count == 64, let bytes = Self.bytes(hex: text) else {
+            throw Failure(path: keyFile.path, reason: "not a key (64 hexadecimal digits expected)")
+        }
+        return PseudonymKey(folder: folder, secret: bytes)
+    }
+
+    /// HMAC-SHA256 of `message` under the key, hexadecimal.
+    public func hmac(_ message: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: secret)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A BIDS subject label for a patient id: the first 12 hex digits of HMAC-SHA256(key, id).
+    public func subjectLabel(forPatientID id: String) -> String { String(hmac("patient:" + id).prefix(12)) }
+
+    /// A BIDS session label for a study (by its StudyInstanceUID), within a patient: 8 hex digits.
+    public func sessionLabel(forStudy uid: String, patientID: String) -> String {
+        String(hmac("study:" + patientID + "|" + uid).prefix(8))
+    }
+
+    /// Records `id -> label` in the private table (once per pair), so that a data manager can go back.
+    public func record(patientID id: String, label: String) throws {
+        let table = folder.appendingPathComponent("pseudonyms.tsv")
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: table.path) {
+            fm.createFile(atPath: table.path, contents: Data("patient_id\tsubject\n".utf8), attributes: [.posixPermissions: 0o600])
+        }
+        let existing = try String(contentsOf: table, encoding: .utf8)
+        let line = id.replacingOccurrences(of: "\t", with: " ") + "\t" + label
+        guard !existing.split(separator: "\n").contains(Substring(line)) else { return }
+        guard let handle = try? FileHandle(forWritingTo: table) else {
+            throw Failure(path: table.path, reason: "could not open the pseudonym table for writing")
+        }
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data((line + "\n").utf8))
+    }
+
+    private init(folder: URL, secret: [UInt8]) {
+        self.folder = folder
+        self.secret = secret
+    }
+
+    private static func bytes(hex: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            guard let b = UInt8(hex[i..<j], radix: 16) else { return nil }
+            out.append(b)
+            i = j
+        }
+        return out
+    }
+}
