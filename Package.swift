@@ -9,7 +9,7 @@ import PackageDescription
 let itkLibraries = [
     "ITKRegistrationMethodsv4", "ITKOptimizersv4", "ITKOptimizers", "ITKIOGDCM", "ITKIONIFTI", "ITKIONRRD",
     "ITKIOMeta", "ITKIOPNG", "ITKIOImageBase", "ITKSmoothing", "ITKSpatialObjects", "ITKTransform",
-    "ITKStatistics", "ITKCommon", "itkvnl_algo", "itkvnl", "itksys",
+    "ITKStatistics", "ITKLabelMap", "ITKCommon", "itkvnl_algo", "itkvnl", "itksys",
 ].map { "\($0)-5.2" } + ["gdcmMSFF", "gdcmDSED", "gdcmDICT", "gdcmCommon", "m"]
 
 /// Voxel loops at -Onone are 10-50x slower (SIMD types especially); the tests run the debug build.

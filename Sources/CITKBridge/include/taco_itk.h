@@ -202,6 +202,16 @@ taco_status taco_register_deformable(taco_image_view fixed, taco_image_view movi
                                      const double initial[16], const taco_deformable_options *options,
                                      float *forward, float *inverse, taco_deformable_result *result);
 
+/* ---------- masks ---------- */
+
+/**
+ * A foreground mask: voxels above `threshold`, then the largest 26-connected component, then holes
+ * filled (3D). `mask` (caller-allocated, voxels of geometry) gets 1 inside, 0 outside. Fails when no
+ * voxel is above the threshold. `voxels_inside` (optional) receives the mask's voxel count.
+ */
+taco_status taco_foreground_mask(const taco_geometry *geometry, const float *voxels, float threshold,
+                                 float *mask, size_t *voxels_inside);
+
 /* ---------- DICOM ---------- */
 
 /** Headers of many files, read without decoding pixels. Opaque; free with taco_dicom_scan_free. */
