@@ -1,0 +1,142 @@
+import Crypto
+import Foundation
+import Imaging
+
+/// Writes one prepared session in the layout of DESIGN.md §2 ("Prepared layout"), atomically: the
+/// session folder is built under a temporary name beside its final place and renamed when complete.
+///
+/// ```
+/// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-preproc_<modality>.nii.gz
+/// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-brain_mask.nii.gz
+/// sub-<id>/ses-<id>/subject.json    modalities, reference, grid, registration metrics, QC flags, fingerprint
+/// sub-<id>/ses-<id>/qc.png          mid-slices (axial, coronal, sagittal) of every modality, mask outline in red
+/// ```
+/// Names are built from pseudonymous labels and modality names only, never from DICOM text.
+public struct PreparedSessionWriter: Sendable {
+    /// QC thresholds: a flag is raised when a registration's final metric is above `weakMetric`
+    /// (Mattes MI is negative; near 0 means little shared information), when the rotation it found
+    /// exceeds `largeRotationDegrees`, or when the mask is smaller than `tinyMaskML` millilitres.
+    public var weakMetric = -0.2
+    public var largeRotationDegrees = 10.0
+    public var tinyMaskML = 100.0
+
+    public init() {}
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    /// Writes `result` for subject `subject` and session `session` (pseudonymous labels) under `root`.
+    /// `fingerprint` identifies the inputs (see ``fingerprint(of:)``); `configuration` is recorded as is.
+    /// Returns the session folder.
+    @discardableResult
+    public func write(_ result: SessionPreparation.Result, subject: String, session: String, fingerprint: String,
+                      configuration: [String: String], under root: URL) throws -> URL {
+        for label in [subject, session] where label.isEmpty || !label.allSatisfy({ $0.isLetter || $0.isNumber }) {
+            throw Failure(reason: "'\(label)' is not a BIDS label (letters and digits only)")
+        }
+        let fm = FileManager.default
+        let subjectFolder = root.appendingPathComponent("sub-\(subject)")
+        let final = subjectFolder.appendingPathComponent("ses-\(session)")
+        let staging = subjectFolder.appendingPathComponent(".ses-\(session).partial-\(UUID().uuidString.prefix(8))")
+        try fm.createDirectory(at: staging.appendingPathComponent("anat"), withIntermediateDirectories: true)
+        do {
+            let stem = "sub-\(subject)_ses-\(session)"
+            let anat = staging.appendingPathComponent("anat")
+            for (modality, volume) in result.volumes.sorted(by: { $0.key < $1.key }) {
+                try NIfTIFile.write(volume, to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).nii.gz"),
+                                    description: "taco prep \(modality)")
+            }
+            try NIfTIFile.write(result.mask, to: anat.appendingPathComponent("\(stem)_desc-brain_mask.nii.gz"),
+                                storage: .int16(slope: 1, intercept: 0), description: "taco prep mask")
+            let summary = self.summary(result, fingerprint: fingerprint, configuration: configuration)
+            try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                .write(to: staging.appendingPathComponent("subject.json"))
+            try Self.qcPicture(result).write(to: staging.appendingPathComponent("qc.png"))
+            if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
+            try fm.moveItem(at: staging, to: final)
+            return final
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw error
+        }
+    }
+
+    /// A fingerprint of a session's inputs that reveals nothing of them: SHA-256 over the sorted SOP
+    /// instance UIDs (DICOM) or file contents' names and sizes, hexadecimal.
+    public static func fingerprint(of parts: [String]) -> String {
+        SHA256.hash(data: Data(parts.sorted().joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// subject.json's content.
+    func summary(_ result: SessionPreparation.Result, fingerprint: String, configuration: [String: String]) -> [String: Any] {
+        let g = result.grid
+        let affine = g.indexToRAS.rowMajor4x4
+        let voxelML = g.spacing.x * g.spacing.y * g.spacing.z / 1000
+        let maskML = Double(result.mask.voxels.filter { $0 > 0 }.count) * voxelML
+        var flags: [String] = []
+        if maskML < tinyMaskML { flags.append(String(format: "tiny mask (%.0f mL)", maskML)) }
+        var registrations: [String: Any] = [:]
+        for (modality, r) in result.registrations.sorted(by: { $0.key < $1.key }) {
+            let degrees = r.transform.linear.rotationAngle * 180 / .pi
+            let shift = length(r.transform.apply(to: g.center) - g.center)
+            registrations[modality] = ["metric": r.metric, "iterations": r.iterations, "rotation_degrees": degrees,
+                                       "shift_at_centre_mm": shift, "to_reference_lps": r.transform.rowMajor4x4]
+            if r.metric > weakMetric { flags.append(String(format: "%@: low final metric (%.3f)", modality, r.metric)) }
+            if degrees > largeRotationDegrees { flags.append(String(format: "%@: large rotation found (%.1f°)", modality, degrees)) }
+        }
+        return [
+            "modalities": result.volumes.keys.sorted(), "reference": result.reference,
+            "grid": ["size": [g.size.x, g.size.y, g.size.z], "spacing_mm": [g.spacing.x, g.spacing.y, g.spacing.z],
+                     "affine_ras": (0..<4).map { r in (0..<4).map { affine[4 * r + $0] } }],
+            "mask_ml": maskML, "registration": registrations, "qc_flags": flags,
+            "input_fingerprint": fingerprint, "configuration": configuration,
+        ]
+    }
+
+    /// Mid-slices (axial, coronal, sagittal) of every modality, one row each, grey from the 1st to the
+    /// 99th percentile inside the mask (black outside), the mask outline in red. Neurological convention: the patient's
+    /// right (+x in RAS) on the picture's right, anterior and superior up.
+    static func qcPicture(_ result: SessionPreparation.Result) -> PNGImage {
+        let g = result.grid
+        let s = g.size
+        // Each view: (width axis, height axis, fixed axis, fixed index). Rows are drawn top = superior/anterior.
+        let views: [(Int, Int, Int, Int)] = [(0, 1, 2, s.z / 2), (0, 2, 1, s.y / 2), (1, 2, 0, s.x / 2)]
+        let widths = views.map { s[$0.0] }, heights = views.map { s[$0.1] }
+        let rowHeight = heights.max()!, width = widths.reduce(0, +)
+        let modalities = result.volumes.keys.sorted()
+        var picture = PNGImage(width: width, height: rowHeight * modalities.count, channels: 3)
+        for (row, modality) in modalities.enumerated() {
+            let volume = result.volumes[modality]!
+            let summary = IntensitySummary(values: volume.voxels.indices.filter { result.mask.voxels[$0] > 0 }.map { volume.voxels[$0] })
+            let low = summary.percentile(1), high = max(summary.percentile(99), low + 1e-6)
+            var x0 = 0
+            for (v, view) in views.enumerated() {
+                for a in 0..<widths[v] { for b in 0..<heights[v] {
+                    var index = SIMD3<Int>.zero
+                    index[view.0] = a
+                    index[view.1] = b
+                    index[view.2] = view.3
+                    let value = volume[index.x, index.y, index.z]
+                    let inside = result.mask[index.x, index.y, index.z] > 0
+                    let grey = inside ? UInt8(max(0, min(255, (value - low) / (high - low) * 255))) : 0
+                    var edge = false
+                    if inside {
+                        for (da, db) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+                            var n = index
+                            n[view.0] += da
+                            n[view.1] += db
+                            if n[view.0] < 0 || n[view.1] < 0 || n[view.0] >= s[view.0] || n[view.1] >= s[view.1]
+                                || result.mask[n.x, n.y, n.z] == 0 { edge = true }
+                        }
+                    }
+                    let y = row * rowHeight + (heights[v] - 1 - b)
+                    picture[x: x0 + a, y: y] = edge ? [255, 0, 0] : [grey, grey, grey]
+                } }
+                x0 += widths[v]
+            }
+        }
+        return picture
+    }
+}
