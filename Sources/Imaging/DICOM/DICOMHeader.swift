@@ -8,6 +8,13 @@ public struct DICOMHeader: Sendable {
     /// Values (trimmed of DICOM padding) of the requested tags the file has.
     public let values: [DICOMTag: String]
 
+    /// A header from known values (e.g. tags derived from a NIfTI file's name, to apply the same rules).
+    public init(url: URL, failure: String?, values: [DICOMTag: String]) {
+        self.url = url
+        self.failure = failure
+        self.values = values
+    }
+
     public subscript(tag: DICOMTag) -> String? { values[tag] }
 
     /// A multi-valued numeric tag (e.g. "0.5\\0.5") as numbers; nil when absent or malformed.

@@ -33,7 +33,7 @@ public enum ImageFile {
     }
 
     /// Whether the name says NIfTI (.nii or .nii.gz).
-    static func isNIfTI(_ url: URL) -> Bool {
+    public static func isNIfTI(_ url: URL) -> Bool {
         let name = url.lastPathComponent.lowercased()
         return name.hasSuffix(".nii") || name.hasSuffix(".nii.gz")
     }
