@@ -3,6 +3,16 @@ import Foundation
 /// Walks folders the way a hospital export must be walked: every regular file, in a stable order,
 /// never following symbolic links (so a link back up the tree cannot loop).
 public enum FileTree {
+    /// Whether `input` is a folder (true) or a file (false); throws naming it when it does not exist.
+    public static func isFolder(_ input: URL) throws -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input.path, isDirectory: &isDirectory) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: input.path,
+                                                         NSLocalizedDescriptionKey: "\(input.path): no such file or folder"])
+        }
+        return isDirectory.boolValue
+    }
+
     /// Every regular file below `folder`, in a stable order; symbolic links are not followed.
     public static func regularFiles(under folder: URL) throws -> [URL] {
         var isDirectory: ObjCBool = false

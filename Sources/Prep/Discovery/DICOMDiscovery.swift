@@ -39,12 +39,7 @@ public enum DICOMDiscovery {
     public static func discover(_ inputs: [URL]) throws -> DiscoveryResult {
         var files: [URL] = []
         for input in inputs {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input.path, isDirectory: &isDirectory) else {
-                throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: input.path,
-                                                             NSLocalizedDescriptionKey: "\(input.path): no such file or folder"])
-            }
-            files += isDirectory.boolValue ? try FileTree.regularFiles(under: input) : [input]
+            files += try FileTree.isFolder(input) ? try FileTree.regularFiles(under: input) : [input]
         }
         let headers = try DICOMHeaderScan.scan(files, tags: tags)
         var unreadable: [(URL, String)] = []

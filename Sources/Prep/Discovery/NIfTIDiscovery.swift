@@ -22,15 +22,11 @@ public enum NIfTIDiscovery {
     public static func discover(_ inputs: [URL], triage: SeriesTriage) throws -> [NIfTIInput] {
         var found: [NIfTIInput] = []
         for input in inputs {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input.path, isDirectory: &isDirectory) else {
-                throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: input.path,
-                                                             NSLocalizedDescriptionKey: "\(input.path): no such file or folder"])
-            }
-            if isDirectory.boolValue && FileManager.default.fileExists(atPath: input.appendingPathComponent("dataset_description.json").path) {
+            let isFolder = try FileTree.isFolder(input)
+            if isFolder && FileManager.default.fileExists(atPath: input.appendingPathComponent("dataset_description.json").path) {
                 found += try bids(input)
             } else {
-                let files = isDirectory.boolValue ? try FileTree.regularFiles(under: input) : [input]
+                let files = isFolder ? try FileTree.regularFiles(under: input) : [input]
                 found += files.filter(ImageFile.isNIfTI).map { loose($0, triage: triage) }
             }
         }
@@ -61,10 +57,10 @@ public enum NIfTIDiscovery {
     /// A loose file: its folder is the subject; its name goes through the rules as a series description.
     static func loose(_ url: URL, triage: SeriesTriage) -> NIfTIInput {
         let header = DICOMHeader(url: url, failure: nil, values: [.seriesDescription: url.lastPathComponent, .modality: "MR"])
-        let stub = DiscoveredSeries(studyInstanceUID: "", seriesInstanceUID: "", part: 0, files: [url], headers: [header],
+        let named = DiscoveredSeries(studyInstanceUID: "", seriesInstanceUID: "", part: 0, files: [url], headers: [header],
                                     duplicateFiles: [], orientation: nil, sliceSpacing: nil, missingSlices: 0, spacingDeviation: 0,
                                     repeatedPositions: 0, frames: 1)
-        let modality = triage.classify(stub)
+        let modality = triage.classify(named)
         let decision = modality.map { TriageDecision(fate: .used, modality: $0, reason: "file name") }
             ?? TriageDecision(fate: .rejected, modality: nil, reason: "unknown modality")
         return NIfTIInput(url: url, subjectID: url.deletingLastPathComponent().lastPathComponent, sessionID: "1",
