@@ -59,7 +59,7 @@ let package = Package(
             dependencies: ["Imaging"],
             swiftSettings: optimizedInDebug
         ),
-        // Raw dumps to prepared subjects (`taco prep`); so far: DICOM discovery.
+        // Raw dumps to prepared subjects (`taco prep`).
         .target(
             name: "Prep",
             dependencies: ["Imaging", "Yams", .product(name: "Crypto", package: "swift-crypto")],
@@ -67,7 +67,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "taco",
-            dependencies: ["Imaging", "Synth", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Synth", "Prep", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",

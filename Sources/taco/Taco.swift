@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `taco`: TacoKit's command-line tool.
 @main
@@ -6,10 +7,24 @@ struct Taco: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "taco",
         abstract: "Topology-aware pre-training data from 3D multi-modal medical images.",
-        discussion: "See docs/user-guide.md. Geometry is LPS inside, RAS in NIfTI files.",
+        discussion: "See docs/user-guide.md. Geometry is LPS inside, RAS in NIfTI files. Exit status 2: a usage error.",
         version: TacoVersion.current,
-        subcommands: [SynthCommand.self, Inspect.self]
+        subcommands: [SynthCommand.self, Inspect.self, PrepCommand.self]
     )
+
+    /// As ArgumentParser's, except that usage errors exit with 2 (the convention of Unix tools) instead of 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// The version every output records.

@@ -202,6 +202,17 @@ taco_status taco_register_deformable(taco_image_view fixed, taco_image_view movi
                                      const double initial[16], const taco_deformable_options *options,
                                      float *forward, float *inverse, taco_deformable_result *result);
 
+/* ---------- bias correction ---------- */
+
+/**
+ * N4 bias-field correction in place: the field is fitted on the image shrunk by `shrink` inside `mask`
+ * (non-zero = inside; same grid), with `levels` fitting levels of at most `iterations[l]` iterations,
+ * then evaluated at full resolution and divided out. Images with values <= 0 inside the mask are
+ * shifted to positive values for the fit and shifted back. Fails on an empty mask.
+ */
+taco_status taco_n4_bias_correct(const taco_geometry *geometry, float *voxels, const float *mask,
+                                 uint32_t shrink, const uint32_t *iterations, size_t levels);
+
 /* ---------- masks ---------- */
 
 /**

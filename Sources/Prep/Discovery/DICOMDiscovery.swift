@@ -33,6 +33,8 @@ public enum DICOMDiscovery {
         .sequenceVariant, .mrAcquisitionType, .repetitionTime, .echoTime, .inversionTime, .contrastBolusAgent,
         .pixelSpacing, .sliceThickness, .transferSyntaxUID, .manufacturer, .manufacturerModelName,
         .magneticFieldStrength, .flipAngle, .patientID,
+        // Read only to recognise the patient's identifiers in free text (never written out).
+        .patientName, .patientBirthDate, .institutionName, .accessionNumber, .referringPhysicianName,
     ]
 
     /// Discovers the series under `inputs` (folders are walked; files are taken as they are).

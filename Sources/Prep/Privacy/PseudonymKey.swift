@@ -22,9 +22,16 @@ public struct PseudonymKey: Sendable {
         public var description: String { "\(path): \(reason)" }
     }
 
-    /// Opens the key in `folder`, creating folder and key if absent. Refuses a folder inside any of `outputs`.
+    /// Opens the key `folder/key`, creating folder and key if absent. Refuses a folder inside any of `outputs`.
     public static func openOrCreate(_ folder: URL, outputs: [URL] = []) throws -> PseudonymKey {
+        try openOrCreate(keyFile: folder.appendingPathComponent("key"), outputs: outputs)
+    }
+
+    /// Opens the key in `keyFile` (`taco prep --key-file`), creating it (and its folder, mode 0700) if
+    /// absent; the pseudonym table lives beside it. Refuses a key inside any of `outputs`.
+    public static func openOrCreate(keyFile: URL, outputs: [URL] = []) throws -> PseudonymKey {
         let fm = FileManager.default
+        let folder = keyFile.deletingLastPathComponent()
         let resolved = folder.standardizedFileURL.resolvingSymlinksInPath()
         for output in outputs {
             let out = output.standardizedFileURL.resolvingSymlinksInPath().path
@@ -33,7 +40,6 @@ public struct PseudonymKey: Sendable {
             }
         }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let keyFile = folder.appendingPathComponent("key")
         if !fm.fileExists(atPath: keyFile.path) {
             var generator = SystemRandomNumberGenerator()
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -67,7 +73,7 @@ public struct PseudonymKey: Sendable {
         let table = folder.appendingPathComponent("pseudonyms.tsv")
         let fm = FileManager.default
         if !fm.fileExists(atPath: table.path) {
-            fm.createFile(atPath: table.path, contents: Data("patient_id\tsubject\n".utf8), attributes: [.posixPermissions: 0o600])
+            _ = fm.createFile(atPath: table.path, contents: Data("patient_id\tsubject\n".utf8), attributes: [.posixPermissions: 0o600])
         }
         let existing = try String(contentsOf: table, encoding: .utf8)
         let line = id.replacingOccurrences(of: "\t", with: " ") + "\t" + label

@@ -55,16 +55,37 @@ public enum PreparedDataset {
         return out
     }
 
-    /// Writes the four files into `root`.
+    /// What became of one session in a run.
+    public struct SessionStatus: Sendable, Codable, Equatable {
+        public let subject: String
+        public let session: String
+        /// prepared, skipped (up to date), or failed.
+        public let status: String
+        public let reason: String?
+        public let qcFlags: [String]
+        public init(subject: String, session: String, status: String, reason: String?, qcFlags: [String]) {
+            self.subject = subject
+            self.session = session
+            self.status = status
+            self.reason = reason
+            self.qcFlags = qcFlags
+        }
+    }
+
+    /// Writes the four files into `root`. Beside the series, the report lists the sessions' outcomes,
+    /// the files that could not be used at all (`problems`, by id) and the counts of files set aside.
     public static func write(under root: URL, sessions: [Session], report: [ReportEntry], version: String,
-                             configuration: [String: String]) throws {
+                             configuration: [String: String], sessionStatuses: [SessionStatus] = [],
+                             problems: [InputProblem] = [], ignoredFiles: Int = 0, nonImageFiles: Int = 0) throws {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let counts = Dictionary(grouping: report, by: \.fate).mapValues(\.count)
         let reportDocument = Report(series: report, used: counts[.used] ?? 0, rejected: counts[.rejected] ?? 0,
-                                    failed: counts[.failed] ?? 0)
+                                    failed: counts[.failed] ?? 0,
+                                    sessions: sessionStatuses.sorted { ($0.subject, $0.session) < ($1.subject, $1.session) },
+                                    unusableFiles: problems, ignoredFiles: ignoredFiles, nonImageFiles: nonImageFiles)
         try AtomicFile.write(to: root.appendingPathComponent("prep-report.json")) { try encoder.encode(reportDocument).write(to: $0) }
 
         let sorted = sessions.sorted { ($0.subject, $0.session) < ($1.subject, $1.session) }
@@ -97,6 +118,10 @@ public enum PreparedDataset {
         let used: Int
         let rejected: Int
         let failed: Int
+        let sessions: [SessionStatus]
+        let unusableFiles: [InputProblem]
+        let ignoredFiles: Int
+        let nonImageFiles: Int
     }
 
     private static func writeJSON(_ object: Any, to url: URL) throws {

@@ -7,6 +7,7 @@ import Imaging
 ///
 /// ```
 /// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-preproc_<modality>.nii.gz
+/// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-preproc_<modality>.json   technical sidecar (whitelist)
 /// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-brain_mask.nii.gz
 /// sub-<id>/ses-<id>/subject.json    modalities, reference, grid, registration metrics, QC flags, fingerprint
 /// sub-<id>/ses-<id>/qc.png          mid-slices (axial, coronal, sagittal) of every modality, mask outline in red
@@ -28,11 +29,14 @@ public struct PreparedSessionWriter: Sendable {
     }
 
     /// Writes `result` for subject `subject` and session `session` (pseudonymous labels) under `root`.
-    /// `fingerprint` identifies the inputs (see ``fingerprint(of:)``); `configuration` is recorded as is.
+    /// `fingerprint` identifies the inputs (see ``fingerprint(of:)``); `configuration` is recorded as is;
+    /// `sidecars` holds each modality's technical sidecar (JSON, see ``TechnicalSidecar``);
+    /// `inputFailures` names the modalities whose input could not be read, with the reason.
     /// Returns the session folder.
     @discardableResult
     public func write(_ result: SessionPreparation.Result, subject: String, session: String, fingerprint: String,
-                      configuration: [String: String], under root: URL) throws -> URL {
+                      configuration: [String: String], sidecars: [String: Data] = [:], inputFailures: [String: String] = [:],
+                      under root: URL) throws -> URL {
         for label in [subject, session] where label.isEmpty || !label.allSatisfy({ $0.isLetter || $0.isNumber }) {
             throw Failure(reason: "'\(label)' is not a BIDS label (letters and digits only)")
         }
@@ -47,20 +51,53 @@ public struct PreparedSessionWriter: Sendable {
             for (modality, volume) in result.volumes.sorted(by: { $0.key < $1.key }) {
                 try NIfTIFile.write(volume, to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).nii.gz"),
                                     description: "taco prep \(modality)")
+                if let sidecar = sidecars[modality] {
+                    try sidecar.write(to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).json"))
+                }
             }
             try NIfTIFile.write(result.mask, to: anat.appendingPathComponent("\(stem)_desc-brain_mask.nii.gz"),
                                 storage: .int16(slope: 1, intercept: 0), description: "taco prep mask")
-            let summary = self.summary(result, fingerprint: fingerprint, configuration: configuration)
+            var summary = self.summary(result, fingerprint: fingerprint, configuration: configuration)
+            summary["input_failures"] = inputFailures
             try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 .write(to: staging.appendingPathComponent("subject.json"))
             try Self.qcPicture(result).write(to: staging.appendingPathComponent("qc.png"))
-            if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
-            try fm.moveItem(at: staging, to: final)
+            // A rewrite: the old session steps aside (still complete) until the new one is in place.
+            let old = subjectFolder.appendingPathComponent(".ses-\(session).old-\(UUID().uuidString.prefix(8))")
+            let replacing = fm.fileExists(atPath: final.path)
+            if replacing { try fm.moveItem(at: final, to: old) }
+            do {
+                try fm.moveItem(at: staging, to: final)
+            } catch {
+                if replacing { try? fm.moveItem(at: old, to: final) }
+                throw error
+            }
+            if replacing { try? fm.removeItem(at: old) }
             return final
         } catch {
             try? fm.removeItem(at: staging)
             throw error
         }
+    }
+
+    /// Removes what an interrupted write of this session left behind (its temporary folders), e.g. after
+    /// its worker was killed; a complete session folder is kept. Returns how many were removed.
+    @discardableResult
+    public static func removeLeftovers(subject: String, session: String, under root: URL) -> Int {
+        let fm = FileManager.default
+        let subjectFolder = root.appendingPathComponent("sub-\(subject)")
+        let names = (try? fm.contentsOfDirectory(atPath: subjectFolder.path)) ?? []
+        var removed = 0
+        for name in names where name.hasPrefix(".ses-\(session).partial-") || name.hasPrefix(".ses-\(session).old-") {
+            let url = subjectFolder.appendingPathComponent(name)
+            if name.contains(".old-") && !fm.fileExists(atPath: subjectFolder.appendingPathComponent("ses-\(session)").path) {
+                // Killed between the two renames: the old session is the complete one.
+                try? fm.moveItem(at: url, to: subjectFolder.appendingPathComponent("ses-\(session)"))
+            } else if (try? fm.removeItem(at: url)) != nil {
+                removed += 1
+            }
+        }
+        return removed
     }
 
     /// A fingerprint of a session's inputs that reveals nothing of them: SHA-256 over the sorted SOP
@@ -77,6 +114,9 @@ public struct PreparedSessionWriter: Sendable {
         let maskML = Double(result.mask.voxels.filter { $0 > 0 }.count) * voxelML
         var flags: [String] = []
         if maskML < tinyMaskML { flags.append(String(format: "tiny mask (%.0f mL)", maskML)) }
+        if result.referenceAnisotropy > SessionPreparation.anisotropyRatio {
+            flags.append(String(format: "thick-slice reference (spacing ratio %.1f)", result.referenceAnisotropy))
+        }
         var registrations: [String: Any] = [:]
         for (modality, r) in result.registrations.sorted(by: { $0.key < $1.key }) {
             let degrees = r.transform.linear.rotationAngle * 180 / .pi
@@ -92,6 +132,7 @@ public struct PreparedSessionWriter: Sendable {
                      "affine_ras": (0..<4).map { r in (0..<4).map { affine[4 * r + $0] } }],
             "mask_ml": maskML, "registration": registrations, "qc_flags": flags,
             "input_fingerprint": fingerprint, "configuration": configuration,
+            "reference_anisotropy": result.referenceAnisotropy,
         ]
     }
 

@@ -8,17 +8,41 @@ import Imaging
 /// 2. Its grid: axis-aligned in RAS (direction identity in RAS; an oblique acquisition's tilt is
 ///    resampled away), covering the reference's field of view, at `targetSpacing` on every axis.
 ///    Resampling is linear on every axis: higher orders ring across thick slices (nnU-Net resamples
-///    its out-of-plane axis with low order for the same reason).
+///    its out-of-plane axis with low order for the same reason). A thick-slice reference (one spacing
+///    more than `anisotropyRatio` times the smallest, nnU-Net's threshold of 3) is interpolated to the
+///    target spacing by default (`ThickSlices.interpolate`) or keeps its slice spacing on the RAS axis
+///    nearest its slice normal (`ThickSlices.keep`).
 /// 3. Every other modality is registered rigidly (Mattes MI, multi-resolution, inside the reference's
 ///    foreground mask) to the resampled reference, then resampled onto its grid.
 /// 4. The foreground mask (``ForegroundMask``) of the reference; all volumes cropped to the mask's
 ///    bounding box plus `margin` mm.
-/// 5. MR volumes are z-scored inside the mask (mean 0, standard deviation 1 there).
+/// 5. Optionally (`biasCorrection`), N4 on every MR volume on the grid, inside the mask.
+/// 6. MR and PET volumes are z-scored inside the mask (mean 0, standard deviation 1 there); CT is
+///    clipped to `ctWindow` (HU) and scaled to [0, 1].
 public struct SessionPreparation: Sendable {
     public var targetSpacing = 1.0
     public var referenceOrder = ["T1w", "T1w-CE", "T2w", "FLAIR", "PDw", "CT", "PET"]
     public var registration = LinearRegistration.Options.rigid
     public var margin = 5.0
+    public var biasCorrection = false
+    /// CT window in HU: values are clipped to it, then mapped linearly to [0, 1].
+    public var ctWindow: ClosedRange<Double> = -1000...1000
+    public var thickSlices = ThickSlices.interpolate
+    /// A spacing ratio (largest / smallest) above which the reference counts as thick-slice.
+    public static let anisotropyRatio = 3.0
+
+    /// What to do with the thick axis of a thick-slice reference.
+    public enum ThickSlices: String, Sendable, Codable, CaseIterable {
+        /// Interpolate (linearly) to the target spacing like the other axes: every session on one spacing.
+        case interpolate
+        /// Keep the reference's slice spacing on the RAS axis nearest the slice normal: no invented slices.
+        case keep
+    }
+
+    /// Seconds spent in each step of one ``prepare(_:)``.
+    public struct StepTimes: Sendable, Codable {
+        public var resample = 0.0, register = 0.0, mask = 0.0, biasCorrection = 0.0, normalise = 0.0
+    }
 
     public init() {}
 
@@ -42,6 +66,9 @@ public struct SessionPreparation: Sendable {
         /// Per registered modality: the transform from a grid point to that modality's own scanner
         /// point, and the final metric.
         public let registrations: [String: LinearRegistration.Result]
+        /// Spacing ratio (largest / smallest) of the reference as acquired; above ``anisotropyRatio`` it is thick-slice.
+        public let referenceAnisotropy: Double
+        public let times: StepTimes
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -52,32 +79,70 @@ public struct SessionPreparation: Sendable {
     public func prepare(_ inputs: [Input]) throws -> Result {
         guard let reference = referenceOrder.first(where: { m in inputs.contains { $0.modality == m } })
                 ?? inputs.first?.modality else { throw Failure(reason: "no volume to prepare") }
+        var times = StepTimes()
+        func timed<T>(_ step: WritableKeyPath<StepTimes, Double>, _ work: () throws -> T) rethrows -> T {
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { times[keyPath: step] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+            return try work()
+        }
         let referenceVolume = inputs.first { $0.modality == reference }!.volume
-        let grid = Self.rasGrid(covering: referenceVolume.geometry, spacing: targetSpacing)
-        let fixed = try Resampler.resample(referenceVolume, onto: grid, interpolation: .linear)
-        let fixedMask = try ForegroundMask.compute(fixed)
+        let spacing = referenceVolume.geometry.spacing
+        let anisotropy = spacing.max() / spacing.min()
+        let grid = Self.rasGrid(covering: referenceVolume.geometry,
+                                spacing: gridSpacing(for: referenceVolume.geometry, anisotropy: anisotropy))
+        let fixed = try timed(\.resample) { try Resampler.resample(referenceVolume, onto: grid, interpolation: .linear) }
+        let fixedMask = try timed(\.mask) { try ForegroundMask.compute(fixed) }
 
         var aligned: [String: Volume] = [reference: fixed]
         var registrations: [String: LinearRegistration.Result] = [:]
         for input in inputs where input.modality != reference {
-            let result = try LinearRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(input.volume),
-                                                         options: registration)
+            let result = try timed(\.register) {
+                try LinearRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(input.volume), options: registration)
+            }
             registrations[input.modality] = result
-            aligned[input.modality] = try Resampler.resample(input.volume, onto: grid, transform: result.transform, interpolation: .linear)
+            aligned[input.modality] = try timed(\.resample) {
+                try Resampler.resample(input.volume, onto: grid, transform: result.transform, interpolation: .linear)
+            }
         }
 
         let crop = Self.boundingGrid(of: fixedMask, margin: margin)
-        let mask = try Resampler.resample(fixedMask, onto: crop, interpolation: .nearest)
+        let mask = try timed(\.resample) { try Resampler.resample(fixedMask, onto: crop, interpolation: .nearest) }
         var volumes: [String: Volume] = [:]
         for (modality, volume) in aligned {
-            let cropped = try Resampler.resample(volume, onto: crop, interpolation: .nearest)
-            volumes[modality] = ["CT", "PET"].contains(modality) ? cropped : Self.zScored(cropped, inside: mask)
+            var cropped = try timed(\.resample) { try Resampler.resample(volume, onto: crop, interpolation: .nearest) }
+            if biasCorrection && Self.isMR(modality) {
+                cropped = try timed(\.biasCorrection) { try BiasCorrection.n4(cropped, mask: mask) }
+            }
+            volumes[modality] = timed(\.normalise) {
+                modality == "CT" ? Self.windowed(cropped, to: ctWindow) : Self.zScored(cropped, inside: mask)
+            }
         }
-        return Result(reference: reference, volumes: volumes, mask: mask, registrations: registrations)
+        return Result(reference: reference, volumes: volumes, mask: mask, registrations: registrations,
+                      referenceAnisotropy: anisotropy, times: times)
+    }
+
+    /// MR classes (bias correction applies to them).
+    static func isMR(_ modality: String) -> Bool { !["CT", "PET"].contains(modality) }
+
+    /// The grid spacing per RAS axis: `targetSpacing` everywhere, except with ``ThickSlices/keep`` for a
+    /// thick-slice reference, where the RAS axis nearest the thick axis keeps the thick spacing.
+    func gridSpacing(for geometry: Geometry, anisotropy: Double) -> Vector3 {
+        var out = Vector3(repeating: targetSpacing)
+        guard thickSlices == .keep, anisotropy > Self.anisotropyRatio else { return out }
+        let thick = (0..<3).max { geometry.spacing[$0] < geometry.spacing[$1] }!
+        let column = geometry.direction.column(thick)
+        let axis = (0..<3).max { abs(column[$0]) < abs(column[$1]) }!
+        out[axis] = max(targetSpacing, geometry.spacing[thick])
+        return out
     }
 
     /// An axis-aligned RAS+ grid (LPS direction diag(-1, -1, 1)) covering `geometry`'s voxel centres.
     public static func rasGrid(covering geometry: Geometry, spacing: Double) -> Geometry {
+        rasGrid(covering: geometry, spacing: Vector3(repeating: spacing))
+    }
+
+    /// An axis-aligned RAS+ grid covering `geometry`'s voxel centres, with `spacing` per RAS axis.
+    public static func rasGrid(covering geometry: Geometry, spacing: Vector3) -> Geometry {
         let s = geometry.size
         var low = Vector3(repeating: .infinity), high = Vector3(repeating: -.infinity)
         for corner in 0..<8 {
@@ -88,8 +153,8 @@ public struct SessionPreparation: Sendable {
             low = pointwiseMin(low, ras)
             high = pointwiseMax(high, ras)
         }
-        let size = SIMD3<Int>((0..<3).map { Int(((high[$0] - low[$0]) / spacing).rounded(.up)) + 1 })
-        return Geometry(size: size, spacing: Vector3(repeating: spacing), origin: Vector3(-low.x, -low.y, low.z),
+        let size = SIMD3<Int>((0..<3).map { Int(((high[$0] - low[$0]) / spacing[$0] - 1e-9).rounded(.up)) + 1 })
+        return Geometry(size: size, spacing: spacing, origin: Vector3(-low.x, -low.y, low.z),
                         direction: Matrix3(diagonal: Vector3(-1, -1, 1)))
     }
 
@@ -106,6 +171,14 @@ public struct SessionPreparation: Sendable {
         high = pointwiseMin(high &+ pad, g.size &- 1)
         return Geometry(size: high &- low &+ 1, spacing: g.spacing,
                         origin: g.point(ofIndex: Vector3(Double(low.x), Double(low.y), Double(low.z))), direction: g.direction)
+    }
+
+    /// `volume` clipped to `window` and mapped linearly onto [0, 1].
+    static func windowed(_ volume: Volume, to window: ClosedRange<Double>) -> Volume {
+        var out = volume
+        let low = Float(window.lowerBound), width = Float(window.upperBound - window.lowerBound)
+        for i in out.voxels.indices { out.voxels[i] = (min(max(volume.voxels[i], low), low + width) - low) / width }
+        return out
     }
 
     /// `volume` with mean 0 and standard deviation 1 inside `mask` (outside: 0).

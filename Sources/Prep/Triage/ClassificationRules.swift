@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Imaging
 import Yams
@@ -8,6 +9,8 @@ import Yams
 /// let rules = try ClassificationRules.load()                 // the shipped file
 /// let custom = try ClassificationRules.load(URL(fileURLWithPath: "my-rules.yaml"))
 /// ```
+/// A user file with `extends: shipped` adds its rules in front of the shipped ones (first rule wins, so
+/// its rules take precedence); without it, the file replaces the shipped rules.
 public struct ClassificationRules: Sendable, Decodable {
     /// One rule: patterns to match, patterns that veto, numeric ranges, fields that must be present.
     public struct Rule: Sendable, Decodable {
@@ -27,8 +30,14 @@ public struct ClassificationRules: Sendable, Decodable {
     }
 
     public let version: Int
-    public let reject: [Rule]
-    public let classes: [Rule]
+    public private(set) var reject: [Rule]
+    public private(set) var classes: [Rule]
+    /// `shipped` to put this file's rules in front of the shipped ones.
+    public let extends: String?
+    /// SHA-256 (hexadecimal) of the rule text(s) in effect: a change of rules changes it.
+    public private(set) var digest = ""
+
+    enum CodingKeys: String, CodingKey { case version, reject, classes, extends }
 
     /// A rules file that cannot be used, with the file and the reason.
     public struct LoadError: Error, CustomStringConvertible, Sendable {
@@ -53,11 +62,24 @@ public struct ClassificationRules: Sendable, Decodable {
         do { text = try String(contentsOf: file, encoding: .utf8) } catch {
             throw LoadError(path: file.path, reason: "unreadable: \(error.localizedDescription)")
         }
-        let rules: ClassificationRules
+        var rules: ClassificationRules
         do { rules = try YAMLDecoder().decode(ClassificationRules.self, from: text) } catch {
             throw LoadError(path: file.path, reason: "not a valid rules file: \(error)")
         }
         guard rules.version == 1 else { throw LoadError(path: file.path, reason: "rules version \(rules.version); this TacoKit reads version 1") }
+        var digestText = text
+        switch rules.extends {
+        case nil: break
+        case "shipped"?:
+            guard url != nil else { throw LoadError(path: file.path, reason: "the shipped rules cannot extend themselves") }
+            let shipped = try load()
+            rules.reject += shipped.reject
+            rules.classes += shipped.classes
+            digestText += shipped.digest
+        case let other?:
+            throw LoadError(path: file.path, reason: "extends: '\(other)' (only 'shipped' is known)")
+        }
+        rules.digest = SHA256.hash(data: Data(digestText.utf8)).map { String(format: "%02x", $0) }.joined()
         for rule in rules.reject where rule.reason == nil { throw LoadError(path: file.path, reason: "a reject rule has no reason") }
         for rule in rules.classes where rule.class == nil { throw LoadError(path: file.path, reason: "a class rule has no class") }
         for rule in rules.reject + rules.classes {

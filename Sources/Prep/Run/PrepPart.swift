@@ -1,0 +1,115 @@
+import Foundation
+import Imaging
+
+/// What one shard of a `taco prep` run did, written to `OUT/prep-parts/part-<i>-of-<n>.json`; `taco prep
+/// merge` (``PrepPart/merge(in:version:)``) turns the parts into the dataset-level files. A run with one
+/// shard merges at once. Holds pseudonymous labels only, like every file in the output.
+public struct PrepPart: Sendable, Codable, Equatable {
+    public var shardIndex: Int
+    public var shardCount: Int
+    public var version: String
+    public var configuration: [String: String]
+    public var report: [PreparedDataset.ReportEntry]
+    public var sessions: [PreparedDataset.SessionStatus]
+    /// Modalities written per prepared (or up-to-date) session, "subject/session" -> names.
+    public var modalities: [String: [String]]
+    public var problems: [InputProblem]
+    public var ignoredFiles: Int
+    public var nonImageFiles: Int
+
+    public static let folderName = "prep-parts"
+
+    /// The part's file in `root`.
+    public static func url(in root: URL, index: Int, count: Int) -> URL {
+        root.appendingPathComponent(folderName).appendingPathComponent("part-\(index + 1)-of-\(count).json")
+    }
+
+    /// The part of shard `index` of `count` from its plan and its sessions' outcomes (in job order):
+    /// a failed session fails its used series; an unreadable input fails its series.
+    public init(plan: PrepPlan, outcomes: [SessionOutcome], index: Int, count: Int, version: String, configuration: [String: String]) {
+        shardIndex = index
+        shardCount = count
+        self.version = version
+        self.configuration = configuration
+        var report = plan.report
+        var sessions: [PreparedDataset.SessionStatus] = []
+        var modalities: [String: [String]] = [:]
+        for (job, outcome) in zip(plan.jobs, outcomes) {
+            for source in job.sources {
+                if outcome.status == .failed {
+                    report[source.reportIndex] = report[source.reportIndex].with(fate: .failed, reason: outcome.reason ?? "the session failed")
+                } else if let failure = outcome.inputFailures[source.modality] {
+                    report[source.reportIndex] = report[source.reportIndex].with(fate: .failed, reason: "could not be read: " + failure)
+                }
+            }
+            sessions.append(.init(subject: job.subject, session: job.session, status: outcome.status.rawValue, reason: outcome.reason,
+                                  qcFlags: outcome.qcFlags))
+            if outcome.status != .failed { modalities["\(job.subject)/\(job.session)"] = outcome.modalities }
+        }
+        self.report = report
+        self.sessions = sessions
+        self.modalities = modalities
+        problems = plan.problems
+        ignoredFiles = plan.ignoredFiles
+        nonImageFiles = plan.nonImageFiles
+    }
+
+    /// Units that failed: failed series (incl. malformed NIfTI inputs), failed sessions, unusable files.
+    public var failures: Int {
+        report.filter { $0.fate == .failed }.count + sessions.filter { $0.status == "failed" }.count + problems.count
+    }
+
+    /// Writes the part atomically.
+    public func write(in root: URL) throws {
+        let url = Self.url(in: root, index: shardIndex, count: shardCount)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try AtomicFile.write(to: url) { try encoder.encode(self).write(to: $0) }
+    }
+
+    /// Reads the parts in `root` and writes `prep-report.json`, `datalist.json`, `participants.tsv` and
+    /// `dataset_description.json`. Fails, naming what is missing, unless every part of one shard count is
+    /// there with one configuration. Returns the merged parts.
+    @discardableResult
+    public static func merge(in root: URL, version: String) throws -> [PrepPart] {
+        let folder = root.appendingPathComponent(folderName)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasPrefix("part-") && $0.hasSuffix(".json") }
+        guard !names.isEmpty else { throw PrepFailure("\(folder.path): no part files (run taco prep with --out \(root.path) first)") }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        var parts: [PrepPart] = []
+        for name in names.sorted() {
+            let url = folder.appendingPathComponent(name)
+            do { parts.append(try decoder.decode(PrepPart.self, from: Data(contentsOf: url))) } catch {
+                throw PrepFailure("\(url.path): not a readable part file (\(error.localizedDescription))")
+            }
+        }
+        // The newest shard count wins: parts of an earlier, differently split run are ignored.
+        let count = parts.map(\.shardCount).max()!
+        parts = parts.filter { $0.shardCount == count }
+        let missing = Set(0..<count).subtracting(parts.map(\.shardIndex)).sorted()
+        guard missing.isEmpty else {
+            throw PrepFailure("\(folder.path): parts \(missing.map { String($0 + 1) }.joined(separator: ", ")) of \(count) are missing (shard indexes \(missing.map(String.init).joined(separator: ", ")))")
+        }
+        guard Set(parts.map(\.configuration)).count == 1 else {
+            throw PrepFailure("\(folder.path): the parts were made with different configurations; rerun the shards with one")
+        }
+        parts.sort { $0.shardIndex < $1.shardIndex }
+        let sessions = parts.flatMap { part in
+            part.modalities.map { key, modalities -> PreparedDataset.Session in
+                let labels = key.split(separator: "/").map(String.init)
+                return PreparedDataset.Session(subject: labels[0], session: labels[1], modalities: modalities)
+            }
+        }
+        let report = parts.flatMap(\.report).sorted {
+            ($0.subject, $0.session, Int($0.seriesNumber ?? "") ?? Int.max) < ($1.subject, $1.session, Int($1.seriesNumber ?? "") ?? Int.max)
+        }
+        try PreparedDataset.write(under: root, sessions: sessions, report: report, version: version,
+                                  configuration: parts[0].configuration, sessionStatuses: parts.flatMap(\.sessions),
+                                  problems: parts.flatMap(\.problems), ignoredFiles: parts.map(\.ignoredFiles).reduce(0, +),
+                                  nonImageFiles: parts.map(\.nonImageFiles).reduce(0, +))
+        return parts
+    }
+}

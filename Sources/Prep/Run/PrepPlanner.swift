@@ -1,0 +1,214 @@
+import Foundation
+import Imaging
+
+/// A file of the input that could not be used at all (not DICOM, unreadable, an empty input), by an id
+/// that reveals nothing (its path is kept in the key folder's `files.tsv`).
+public struct InputProblem: Sendable, Codable, Equatable {
+    /// `file-<10 hex digits>`: HMAC of the path under the pseudonym key; or `input-<k>` for a whole input.
+    public let file: String
+    public let reason: String
+}
+
+/// Everything `taco prep` will do, decided from headers before any pixel is read.
+public struct PrepPlan: Sendable {
+    /// Every input series and its fate so far (sessions' outcomes may still turn `used` into `failed`).
+    public var report: [PreparedDataset.ReportEntry]
+    /// The sessions to prepare, in label order.
+    public var jobs: [SessionJob]
+    /// Files and inputs that could not be used at all.
+    public var problems: [InputProblem]
+    /// Files skipped as not images by their extension (.txt, .pdf, ...).
+    public var ignoredFiles: Int
+    /// DICOM files without pixel data (DICOMDIR, structured reports, presentation states): set aside.
+    public var nonImageFiles: Int
+    /// Every (subject, session) met, including those without a usable series.
+    public var sessionKeys: [SessionKey]
+    /// Problem file id -> path, for the operator's console (`--show-paths`) only; never written to the output.
+    public var problemPaths: [String: String] = [:]
+
+    /// A session's pseudonymous labels.
+    public struct SessionKey: Sendable, Hashable, Comparable, Codable {
+        public let subject: String
+        public let session: String
+        public static func < (a: SessionKey, b: SessionKey) -> Bool { (a.subject, a.session) < (b.subject, b.session) }
+    }
+
+    /// The part of the plan shard `index` of `count` does: sessions dealt round-robin in label order,
+    /// so that every machine computes the same split from the same inputs.
+    public func shard(_ index: Int, of count: Int) -> PrepPlan {
+        guard count > 1 else { return self }
+        let mine = Set(sessionKeys.enumerated().filter { $0.offset % count == index }.map(\.element))
+        var out = self
+        out.jobs = jobs.filter { mine.contains(SessionKey(subject: $0.subject, session: $0.session)) }
+        out.report = report.filter { mine.contains(SessionKey(subject: $0.subject, session: $0.session)) }
+        out.sessionKeys = sessionKeys.filter { mine.contains($0) }
+        // Whole-input problems belong to shard 0 only, so that a merge counts them once.
+        if index != 0 { out.problems = []; out.ignoredFiles = 0; out.nonImageFiles = 0 }
+        return out
+    }
+}
+
+/// Turns inputs into a ``PrepPlan``: DICOM discovery and NIfTI/BIDS discovery, triage, subjects and
+/// sessions under pseudonyms, one job per session with at least one usable series.
+///
+/// Subjects and sessions: DICOM by PatientID + StudyInstanceUID (a series without PatientID counts as
+/// its own patient, keyed by its study); BIDS by sub/ses labels; loose NIfTI files by their folder.
+public struct PrepPlanner: Sendable {
+    public let triage: SeriesTriage
+    public let key: PseudonymKey
+    public let options: PrepOptions
+    /// The output folder the jobs write to.
+    public let output: URL
+
+    /// Extensions of files that are never images: skipped without a complaint.
+    public static let ignoredExtensions: Set<String> = ["txt", "pdf", "xml", "html", "htm", "json", "md", "csv", "tsv", "log",
+                                                        "jpg", "jpeg", "png", "gif", "bmp", "ini", "inf", "exe", "dll", "bat", "sh",
+                                                        "zip", "db"]
+
+    public init(triage: SeriesTriage, key: PseudonymKey, options: PrepOptions, output: URL) {
+        self.triage = triage
+        self.key = key
+        self.options = options
+        self.output = output
+    }
+
+    public func plan(_ inputs: [URL]) throws -> PrepPlan {
+        var report: [PreparedDataset.ReportEntry] = []
+        var problems: [InputProblem] = []
+        var ignored = 0
+        var sources: [PrepPlan.SessionKey: [(SessionJob.Source, [String])]] = [:]
+        var keys = Set<PrepPlan.SessionKey>()
+        var fileNames: [(String, String)] = []
+        func fileID(_ url: URL) -> String {
+            let id = "file-" + key.hmac("file:" + url.path).prefix(10)
+            fileNames.append((id, url.path))
+            return id
+        }
+
+        for (k, input) in inputs.enumerated() {
+            guard FileManager.default.fileExists(atPath: input.path) else {
+                throw PrepFailure("\(input.path): no such file or folder")
+            }
+            let isFolder = try FileTree.isFolder(input)
+            if isFolder, try FileTree.regularFiles(under: input).isEmpty {
+                problems.append(InputProblem(file: "input-\(k + 1)", reason: "input \(k + 1) is an empty folder: nothing to prepare"))
+            }
+        }
+
+        // DICOM.
+        let nonNIfTI = try inputs.flatMap { try FileTree.isFolder($0) ? try FileTree.regularFiles(under: $0) : [$0] }
+            .filter { !ImageFile.isNIfTI($0) && !isInsideBIDS($0, inputs) }
+        let candidates = nonNIfTI.filter { !Self.ignoredExtensions.contains($0.pathExtension.lowercased()) }
+        ignored += nonNIfTI.count - candidates.count
+        let found = try DICOMDiscovery.discover(candidates)
+        for (url, reason) in found.unreadable {
+            problems.append(InputProblem(file: fileID(url), reason: PreparedDataset.redacting(reason, paths: [url])))
+        }
+        let decisions = triage.decideAll(found.series)
+        for (series, decision) in zip(found.series, decisions) {
+            let patient = series[.patientID].flatMap { $0.isEmpty ? nil : $0 } ?? "study:" + series.studyInstanceUID
+            let session = PrepPlan.SessionKey(subject: key.subjectLabel(forPatientID: patient),
+                                              session: key.sessionLabel(forStudy: series.studyInstanceUID, patientID: patient))
+            try key.record(patientID: patient, label: session.subject)
+            keys.insert(session)
+            report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: series[.seriesNumber],
+                                                      modality: decision.modality, fate: decision.fate == .used ? .used : .rejected,
+                                                      reason: decision.reason, files: series.files.count,
+                                                      duplicateFiles: series.duplicateFiles.count))
+            guard decision.fate == .used, let modality = decision.modality else { continue }
+            let h = series.headers[0]
+            let forbidden = [DICOMTag.patientID, .patientName, .patientBirthDate, .institutionName, .accessionNumber, .referringPhysicianName]
+                .compactMap { h[$0] }.flatMap { [$0] + $0.split(separator: "^").map(String.init) }.filter { $0.count >= 3 }
+            let sidecar = try JSONSerialization.data(withJSONObject: TechnicalSidecar.make(from: h, forbidden: forbidden),
+                                                     options: [.prettyPrinted, .sortedKeys])
+            let source = SessionJob.Source(modality: modality, kind: .dicom, files: series.files.map(\.path),
+                                           sidecar: String(decoding: sidecar, as: UTF8.self), reportIndex: report.count - 1)
+            sources[session, default: []].append((source, series.headers.compactMap { $0[.sopInstanceUID] }))
+        }
+
+        // NIfTI and BIDS.
+        for input in try NIfTIDiscovery.discover(inputs, triage: triage) {
+            let patient = "nifti:" + input.subjectID
+            let session = PrepPlan.SessionKey(subject: key.subjectLabel(forPatientID: patient),
+                                              session: key.sessionLabel(forStudy: input.sessionID, patientID: patient))
+            try key.record(patientID: patient, label: session.subject)
+            keys.insert(session)
+            let malformed = input.decision.reason.hasPrefix("4D where 3D") || input.decision.reason.hasPrefix("unreadable header")
+            report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: nil,
+                                                      modality: input.decision.modality,
+                                                      fate: input.decision.fate == .used ? .used : malformed ? .failed : .rejected,
+                                                      reason: PreparedDataset.redacting(input.decision.reason, paths: [input.url]), files: 1))
+            guard input.decision.fate == .used, let modality = input.decision.modality else { continue }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: input.url.path)
+            let identity = "\(input.url.lastPathComponent)|\(attributes?[.size] ?? 0)|\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+            let source = SessionJob.Source(modality: modality, kind: .nifti, files: [input.url.path],
+                                           sidecar: Self.bidsSidecar(beside: input.url), reportIndex: report.count - 1)
+            sources[session, default: []].append((source, [identity]))
+        }
+
+        // One series per class and session (the DICOM triage did this per study; BIDS and mixed inputs here).
+        var jobs: [SessionJob] = []
+        for (session, list) in sources.sorted(by: { $0.key < $1.key }) {
+            var chosen: [String: (SessionJob.Source, [String])] = [:]
+            for (source, ids) in list {
+                if let kept = chosen[source.modality] {
+                    report[source.reportIndex] = report[source.reportIndex].with(fate: .rejected,
+                        reason: "another \(source.modality) input of this session was used (\(kept.0.kind == .dicom ? "series " + (report[kept.0.reportIndex].seriesNumber ?? "?") : "a NIfTI file"))")
+                } else {
+                    chosen[source.modality] = (source, ids)
+                }
+            }
+            let picked = chosen.values.sorted { $0.0.modality < $1.0.modality }
+            let fingerprint = PreparedSessionWriter.fingerprint(of: picked.flatMap { s, ids in ids.map { s.modality + ":" + $0 } })
+            jobs.append(SessionJob(subject: session.subject, session: session.session, sources: picked.map(\.0),
+                                   fingerprint: fingerprint, options: options, output: output.path))
+        }
+        try recordFileNames(fileNames)
+        return PrepPlan(report: report, jobs: jobs, problems: problems, ignoredFiles: ignored, nonImageFiles: found.nonImage.count,
+                        sessionKeys: keys.sorted(), problemPaths: Dictionary(fileNames, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Whether `url` lies inside one of the inputs that is a BIDS dataset (handled by NIfTI discovery).
+    func isInsideBIDS(_ url: URL, _ inputs: [URL]) -> Bool {
+        inputs.contains { root in
+            FileManager.default.fileExists(atPath: root.appendingPathComponent("dataset_description.json").path)
+                && url.path.hasPrefix(root.path + "/")
+        }
+    }
+
+    /// The whitelisted fields of a BIDS JSON sidecar beside `url`, as JSON text.
+    static func bidsSidecar(beside url: URL) -> String? {
+        let stem = url.path.replacingOccurrences(of: ".nii.gz", with: "").replacingOccurrences(of: ".nii", with: "")
+        guard let data = FileManager.default.contents(atPath: stem + ".json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        let allowed = Set(TechnicalSidecar.fields.map(\.0)).subtracting(["SeriesDescription", "ProtocolName"])
+        let kept = object.filter { allowed.contains($0.key) }
+        guard !kept.isEmpty, let out = try? JSONSerialization.data(withJSONObject: kept, options: [.prettyPrinted, .sortedKeys]) else { return nil }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends file id -> path to the key folder's private `files.tsv`, so that an operator can find a
+    /// problem file the report names by id.
+    func recordFileNames(_ names: [(String, String)]) throws {
+        guard !names.isEmpty else { return }
+        let table = key.folder.appendingPathComponent("files.tsv")
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: table.path) {
+            _ = fm.createFile(atPath: table.path, contents: Data("file\tpath\n".utf8), attributes: [.posixPermissions: 0o600])
+        }
+        guard let handle = try? FileHandle(forWritingTo: table) else {
+            throw PrepFailure("\(table.path): could not open the private file table for writing")
+        }
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data(names.map { "\($0.0)\t\($0.1.replacingOccurrences(of: "\t", with: " "))\n" }.joined().utf8))
+    }
+}
+
+extension PreparedDataset.ReportEntry {
+    /// The same entry with another fate and reason.
+    public func with(fate: Fate, reason: String) -> Self {
+        Self(subject: subject, session: session, seriesNumber: seriesNumber, modality: modality, fate: fate, reason: reason,
+             files: files, duplicateFiles: duplicateFiles)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Imaging
+
+/// Prepares one session inside a worker process: decode every source, prepare (``SessionPreparation``),
+/// write (``PreparedSessionWriter``). Never throws: whatever goes wrong becomes the outcome's reason,
+/// with input paths replaced by "file k".
+///
+/// A source that cannot be decoded is left out (its modality is named in `inputFailures`) and the
+/// session goes on with the others; a failure of the preparation or the write fails the session.
+public enum SessionWorker {
+    public static func run(_ job: SessionJob) -> SessionOutcome {
+        var outcome = prepare(job)
+        outcome.peakMemoryBytes = peakResidentBytes()
+        return outcome
+    }
+
+    static func prepare(_ job: SessionJob) -> SessionOutcome {
+        var outcome = SessionOutcome(status: .failed)
+        let allPaths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
+        func redacted(_ error: Error) -> String { PreparedDataset.redacting("\(error)", paths: allPaths) }
+        func clock() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+        var inputs: [SessionPreparation.Input] = []
+        var sidecars: [String: Data] = [:]
+        let decodeStart = clock()
+        for source in job.sources {
+            do {
+                let urls = source.files.map { URL(fileURLWithPath: $0) }
+                let volume = source.kind == .dicom ? try DICOMSeries.readOrdered(urls) : try ImageFile.read(urls[0])
+                guard volume.geometry.voxelCount > 0 else { throw PrepFailure("an empty image") }
+                inputs.append(.init(modality: source.modality, volume: volume))
+                if let sidecar = source.sidecar { sidecars[source.modality] = Data(sidecar.utf8) }
+            } catch {
+                outcome.inputFailures[source.modality] = PreparedDataset.redacting("\(error)", paths: source.files.map { URL(fileURLWithPath: $0) })
+            }
+        }
+        outcome.seconds["decode"] = clock() - decodeStart
+        guard !inputs.isEmpty else {
+            outcome.reason = "no input of this session could be read"
+            return outcome
+        }
+
+        let result: SessionPreparation.Result
+        do {
+            result = try job.options.sessionPreparation.prepare(inputs)
+        } catch {
+            outcome.reason = "preparation failed: " + redacted(error)
+            return outcome
+        }
+        inputs.removeAll()  // the acquisitions are no longer needed: keep the worker's peak low
+        let t = result.times
+        for (name, value) in [("resample", t.resample), ("register", t.register), ("mask", t.mask),
+                              ("bias_correction", t.biasCorrection), ("normalise", t.normalise)] { outcome.seconds[name] = value }
+
+        let writeStart = clock()
+        do {
+            let writer = PreparedSessionWriter()
+            let folder = try writer.write(result, subject: job.subject, session: job.session, fingerprint: job.fingerprint,
+                                          configuration: job.options.configuration, sidecars: sidecars,
+                                          inputFailures: outcome.inputFailures, under: URL(fileURLWithPath: job.output))
+            outcome.qcFlags = Self.qcFlags(in: folder)
+        } catch {
+            outcome.reason = "could not write the session: " + redacted(error)
+            return outcome
+        }
+        outcome.seconds["write"] = clock() - writeStart
+        outcome.status = .prepared
+        outcome.modalities = result.volumes.keys.sorted()
+        outcome.reference = result.reference
+        return outcome
+    }
+
+    /// The outcome of an existing session whose inputs and configuration match `job`, else nil.
+    public static func upToDate(_ job: SessionJob) -> SessionOutcome? {
+        let folder = URL(fileURLWithPath: job.output).appendingPathComponent("sub-\(job.subject)/ses-\(job.session)")
+        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("subject.json").path),
+              let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              summary["input_fingerprint"] as? String == job.fingerprint,
+              summary["configuration"] as? [String: String] == job.options.configuration,
+              let modalities = summary["modalities"] as? [String] else { return nil }
+        let stem = "sub-\(job.subject)_ses-\(job.session)"
+        let anat = folder.appendingPathComponent("anat")
+        let expected = modalities.map { "\(stem)_desc-preproc_\($0).nii.gz" } + ["\(stem)_desc-brain_mask.nii.gz"]
+        guard expected.allSatisfy({ FileManager.default.fileExists(atPath: anat.appendingPathComponent($0).path) }) else { return nil }
+        var outcome = SessionOutcome(status: .skipped)
+        outcome.modalities = modalities
+        outcome.reference = summary["reference"] as? String
+        outcome.qcFlags = summary["qc_flags"] as? [String] ?? []
+        outcome.inputFailures = summary["input_failures"] as? [String: String] ?? [:]
+        return outcome
+    }
+
+    static func qcFlags(in folder: URL) -> [String] {
+        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("subject.json").path),
+              let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        return summary["qc_flags"] as? [String] ?? []
+    }
+
+    /// This process's peak resident set (VmHWM in /proc/self/status), bytes; 0 where unknown.
+    public static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
+        return kB * 1024
+    }
+}
