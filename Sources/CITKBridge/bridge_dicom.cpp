@@ -1,6 +1,10 @@
 // DICOM: header scans without pixel decoding (GDCM), series reads (ITK over GDCM), series writes (GDCM).
 #include "bridge_internal.h"
 
+#include <sys/stat.h>
+
+#include <set>
+
 #include <gdcmAttribute.h>
 #include <gdcmGlobal.h>
 #include <gdcmImage.h>
@@ -48,11 +52,48 @@ gdcm::Tag parse_tag(const char *text) {
     return gdcm::Tag(static_cast<uint16_t>(group), static_cast<uint16_t>(element));
 }
 
+/** An unsigned integer element of the data set, or `fallback` when absent. */
+unsigned long number_of(const gdcm::DataSet &dataset, const gdcm::File &file, uint16_t group, uint16_t element,
+                        unsigned long fallback) {
+    const gdcm::Tag tag(group, element);
+    if (!dataset.FindDataElement(tag) || dataset.GetDataElement(tag).IsEmpty()) return fallback;
+    gdcm::StringFilter filter;
+    filter.SetFile(file);
+    const std::string text = filter.ToString(tag);
+    char *end = nullptr;
+    const unsigned long value = std::strtoul(text.c_str(), &end, 10);
+    return end == text.c_str() ? fallback : value;
+}
+
+/** Marks row `row` failed when the file's native pixel data is shorter than its header promises. */
+void check_native_length(const char *path, const gdcm::Reader &reader, taco_dicom_scan &scan, size_t row) {
+    const gdcm::File &file = reader.GetFile();
+    const gdcm::DataSet &dataset = file.GetDataSet();
+    if (file.GetHeader().GetDataSetTransferSyntax().IsEncapsulated()) return;
+    const unsigned long rows = number_of(dataset, file, 0x0028, 0x0010, 0), columns = number_of(dataset, file, 0x0028, 0x0011, 0);
+    if (rows == 0 || columns == 0) return;
+    const unsigned long bits = number_of(dataset, file, 0x0028, 0x0100, 16), samples = number_of(dataset, file, 0x0028, 0x0002, 1);
+    const unsigned long frames = std::max(1ul, number_of(dataset, file, 0x0028, 0x0008, 1));
+    const unsigned long long expected = (unsigned long long)rows * columns * samples * frames * ((bits + 7) / 8);
+    struct stat info;
+    if (stat(path, &info) != 0) return;
+    const unsigned long long position = reader.GetStreamCurrentPosition();
+    // The reader stops with the pixel data element's header consumed: the position is where its value starts.
+    const unsigned long long available = (unsigned long long)info.st_size > position ? info.st_size - position : 0;
+    if (available < expected) {
+        scan.failures[row] = "truncated: the pixel data holds " + std::to_string(available) + " of the " +
+                             std::to_string(expected) + " bytes its header promises";
+    }
+}
+
 /** Reads `path` up to the pixel data and fills one row of `scan`. */
 void scan_one(const char *path, const std::vector<gdcm::Tag> &tags, taco_dicom_scan &scan, size_t row) {
     gdcm::Reader reader;
     reader.SetFileName(path);
-    if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) {
+    // With the pixel data tag in the skip set the reader stops after its element header (without, it
+    // reads the pixel data too), so the stream position is where the pixel data's value starts.
+    static const std::set<gdcm::Tag> pixel_data{gdcm::Tag(0x7fe0, 0x0010)};
+    if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010), pixel_data)) {
         scan.failures[row] = "not a DICOM file, or its header is corrupt or truncated";
         return;
     }
@@ -79,6 +120,9 @@ void scan_one(const char *path, const std::vector<gdcm::Tag> &tags, taco_dicom_s
         }
         scan.values[row * tags.size() + j] = std::make_unique<std::string>(trim_padding(value));
     }
+    // Native (uncompressed) pixel data must fill what Rows x Columns x frames promise: readers accept a
+    // truncated file silently and fill the rest with whatever is in memory.
+    check_native_length(path, reader, scan, row);
 }
 
 using SeriesReader = itk::ImageSeriesReader<FloatImage>;

@@ -125,6 +125,8 @@ struct PrepRunCommand: ParsableCommand {
             triage.missingSliceTolerance = missingSliceTolerance
             let fullPlan = try PrepPlanner(triage: triage, key: key, options: options, output: output).plan(inputURLs)
             let plan = fullPlan.shard(shardIndex, of: shardCount)
+            printer.line(String(format: "scanned %d files in %.1f s (%.0f headers/s)", fullPlan.scannedFiles, fullPlan.scanSeconds,
+                                Double(fullPlan.scannedFiles) / max(fullPlan.scanSeconds, 1e-9)))
             printer.line(plan.summary(shard: shardCount > 1 ? "shard \(shardIndex + 1) of \(shardCount): " : ""))
 
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path

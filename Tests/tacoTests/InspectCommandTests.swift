@@ -4,31 +4,9 @@ import Testing
 
 /// `taco inspect` run as a user runs it: the built binary, its output and exit code.
 @Suite struct InspectCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TacoProcess.root
 
-    /// The `taco` binary beside the test bundle (SwiftPM builds both into one products folder).
-    static var binary: URL {
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = folder.appendingPathComponent("taco")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            folder.deleteLastPathComponent()
-        }
-        return root.appendingPathComponent(".build/debug/taco")
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    static func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) { try TacoProcess.run(arguments) }
 
     @Test func describesTheBundledAtlas() throws {
         let atlas = Self.root.appendingPathComponent("atlases/mni152-2009a-sym/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz")

@@ -26,14 +26,13 @@ public enum DICOMHeaderScan {
         }
         defer { taco_dicom_scan_free(handle) }
         return files.enumerated().map { i, url in
-            guard taco_dicom_scan_is_readable(handle, i) != 0 else {
-                return DICOMHeader(url: url, failure: String(cString: taco_dicom_scan_failure(handle, i)), values: [:])
-            }
+            // A file whose header was read but whose pixel data is truncated keeps its values beside the failure.
             var values: [DICOMTag: String] = [:]
             for (j, tag) in tags.enumerated() {
                 if let value = taco_dicom_scan_value(handle, i, j) { values[tag] = String(cString: value) }
             }
-            return DICOMHeader(url: url, failure: nil, values: values)
+            let failure = taco_dicom_scan_is_readable(handle, i) != 0 ? nil : String(cString: taco_dicom_scan_failure(handle, i))
+            return DICOMHeader(url: url, failure: failure, values: values)
         }
     }
 }

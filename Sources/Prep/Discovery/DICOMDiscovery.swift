@@ -6,6 +6,8 @@ import Imaging
 ///
 /// Rules, in order:
 /// 1. Every regular file below the inputs is scanned up to its pixel data; symbolic links are not followed.
+///    A file whose header reads but whose pixel data is shorter than the header promises stays in its
+///    series as a defect (the series then fails with the reason).
 /// 2. Files without pixel data (no Rows/Columns: DICOMDIR, reports) are set aside as non-image.
 /// 3. Image files are grouped by StudyInstanceUID + SeriesInstanceUID, then split where
 ///    ImageOrientationPatient (to 1e-4), EchoNumbers or ImageType differ.
@@ -48,7 +50,7 @@ public enum DICOMDiscovery {
         var nonImage: [(URL, String)] = []
         var groups: [GroupKey: [DICOMHeader]] = [:]
         for header in headers {
-            if let failure = header.failure {
+            if let failure = header.failure, header[.seriesInstanceUID] == nil {
                 unreadable.append((header.url, failure))
             } else if header[.rows] == nil || header[.columns] == nil || header[.seriesInstanceUID] == nil {
                 nonImage.append((header.url, header[.sopClassUID] ?? "unknown"))
@@ -119,10 +121,14 @@ public enum DICOMDiscovery {
         let positions = ordered.compactMap(position)
         let measure = SliceSpacing(positions: positions)
         let frames = unique.count == 1 ? unique[0][.numberOfFrames].flatMap { Int($0) }.flatMap { $0 > 1 ? $0 : nil } : nil
+        let defects = ordered.enumerated().compactMap { k, h in
+            h.failure.map { "file \(k + 1) of \(ordered.count): \($0)" }
+        }
         return DiscoveredSeries(studyInstanceUID: key.study, seriesInstanceUID: key.series, part: part,
                                 files: ordered.map(\.url), headers: ordered, duplicateFiles: duplicates,
                                 orientation: orientation, sliceSpacing: measure.spacing, missingSlices: measure.missing,
-                                spacingDeviation: measure.deviation, repeatedPositions: measure.repeated, frames: frames)
+                                spacingDeviation: measure.deviation, repeatedPositions: measure.repeated, frames: frames,
+                                defects: defects)
     }
 }
 

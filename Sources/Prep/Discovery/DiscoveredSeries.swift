@@ -30,6 +30,8 @@ public struct DiscoveredSeries: Sendable {
     public let repeatedPositions: Int
     /// Frames in the series' single file (enhanced multi-frame storage), else nil.
     public let frames: Int?
+    /// Files of the series that cannot be decoded as their header says ("file k of n: reason"), e.g. truncated.
+    public var defects: [String] = []
 
     /// Neighbour distances differ by more than `tolerance` (fraction) from the median spacing.
     public func hasNonUniformSpacing(tolerance: Double = DICOMDiscovery.spacingTolerance) -> Bool {

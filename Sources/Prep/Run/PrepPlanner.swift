@@ -23,6 +23,9 @@ public struct PrepPlan: Sendable {
     public var nonImageFiles: Int
     /// Every (subject, session) met, including those without a usable series.
     public var sessionKeys: [SessionKey]
+    /// DICOM candidate files whose headers were scanned, and the seconds the scan took.
+    public var scannedFiles = 0
+    public var scanSeconds = 0.0
     /// Problem file id -> path, for the operator's console (`--show-paths`) only; never written to the output.
     public var problemPaths: [String: String] = [:]
 
@@ -100,7 +103,9 @@ public struct PrepPlanner: Sendable {
             .filter { !ImageFile.isNIfTI($0) && !isInsideBIDS($0, inputs) }
         let candidates = nonNIfTI.filter { !Self.ignoredExtensions.contains($0.pathExtension.lowercased()) }
         ignored += nonNIfTI.count - candidates.count
+        let scanStart = Date()
         let found = try DICOMDiscovery.discover(candidates)
+        let scanSeconds = Date().timeIntervalSince(scanStart)
         for (url, reason) in found.unreadable {
             problems.append(InputProblem(file: fileID(url), reason: PreparedDataset.redacting(reason, paths: [url])))
         }
@@ -111,11 +116,14 @@ public struct PrepPlanner: Sendable {
                                               session: key.sessionLabel(forStudy: series.studyInstanceUID, patientID: patient))
             try key.record(patientID: patient, label: session.subject)
             keys.insert(session)
+            // A series with a defective file (e.g. truncated) fails with the reason, unless it was rejected anyway.
+            let defective = decision.fate == .used && !series.defects.isEmpty
             report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: series[.seriesNumber],
-                                                      modality: decision.modality, fate: decision.fate == .used ? .used : .rejected,
-                                                      reason: decision.reason, files: series.files.count,
-                                                      duplicateFiles: series.duplicateFiles.count))
-            guard decision.fate == .used, let modality = decision.modality else { continue }
+                                                      modality: decision.modality,
+                                                      fate: defective ? .failed : decision.fate == .used ? .used : .rejected,
+                                                      reason: defective ? "could not be read: " + Self.listed(series.defects) : decision.reason,
+                                                      files: series.files.count, duplicateFiles: series.duplicateFiles.count))
+            guard decision.fate == .used, !defective, let modality = decision.modality else { continue }
             let h = series.headers[0]
             let forbidden = [DICOMTag.patientID, .patientName, .patientBirthDate, .institutionName, .accessionNumber, .referringPhysicianName]
                 .compactMap { h[$0] }.flatMap { [$0] + $0.split(separator: "^").map(String.init) }.filter { $0.count >= 3 }
@@ -165,7 +173,13 @@ public struct PrepPlanner: Sendable {
         }
         try recordFileNames(fileNames)
         return PrepPlan(report: report, jobs: jobs, problems: problems, ignoredFiles: ignored, nonImageFiles: found.nonImage.count,
-                        sessionKeys: keys.sorted(), problemPaths: Dictionary(fileNames, uniquingKeysWith: { a, _ in a }))
+                        sessionKeys: keys.sorted(), scannedFiles: candidates.count, scanSeconds: scanSeconds,
+                        problemPaths: Dictionary(fileNames, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// The first three of `items`, and how many more.
+    static func listed(_ items: [String]) -> String {
+        items.prefix(3).joined(separator: "; ") + (items.count > 3 ? "; and \(items.count - 3) more" : "")
     }
 
     /// Whether `url` lies inside one of the inputs that is a BIDS dataset (handled by NIfTI discovery).

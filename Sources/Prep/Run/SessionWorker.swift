@@ -60,7 +60,7 @@ public enum SessionWorker {
                                           inputFailures: outcome.inputFailures, under: URL(fileURLWithPath: job.output))
             outcome.qcFlags = Self.qcFlags(in: folder)
         } catch {
-            outcome.reason = "could not write the session: " + redacted(error)
+            outcome.reason = "could not write the session: " + Self.describe(error, under: job.output)
             return outcome
         }
         outcome.seconds["write"] = clock() - writeStart
@@ -68,6 +68,15 @@ public enum SessionWorker {
         outcome.modalities = result.volumes.keys.sorted()
         outcome.reference = result.reference
         return outcome
+    }
+
+    /// A file-system error as "path (relative to the output): reason"; other errors as they describe themselves.
+    static func describe(_ error: Error, under output: String) -> String {
+        let ns = error as NSError
+        guard let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path else { return "\(error)" }
+        let reason = (ns.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? ns.localizedDescription
+        let relative = path.hasPrefix(output + "/") ? String(path.dropFirst(output.count + 1)) : path
+        return "\(relative): \(reason)"
     }
 
     /// The outcome of an existing session whose inputs and configuration match `job`, else nil.

@@ -1,0 +1,51 @@
+import Foundation
+
+/// The built `taco` binary, run as a user runs it: its output and exit status.
+enum TacoProcess {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `taco` binary beside the test bundle (SwiftPM builds both into one products folder).
+    static var binary: URL {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = folder.appendingPathComponent("taco")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            folder.deleteLastPathComponent()
+        }
+        return root.appendingPathComponent(".build/debug/taco")
+    }
+
+    /// Runs `taco arguments...`, optionally calling `whileRunning` with the process once started.
+    static func run(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errors = ErrorDrain(err.fileHandleForReading)
+        whileRunning?(process)
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errors.wait(), as: UTF8.self))
+    }
+}
+
+/// Reads a pipe to its end on another thread (so that a chatty standard error cannot block the process).
+private final class ErrorDrain: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }.start()
+    }
+
+    func wait() -> Data {
+        done.wait()
+        return data
+    }
+}
