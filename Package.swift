@@ -33,8 +33,9 @@ let package = Package(
             cxxSettings: [
                 .unsafeFlags([
                     "-I/usr/include/ITK-5.2", "-I/usr/include/gdcm-3.0",
-                    // ITK code at -O0 is 20-30x slower; keep the bridge optimised in debug builds too.
-                    "-O2",
+                    // ITK code at -O0 is 20-30x slower; keep the bridge optimised in debug builds too, and
+                    // without ITK's debug assertions (NDEBUG), which sit in its inner loops.
+                    "-O2", "-DNDEBUG",
                     "-Wno-deprecated-declarations", "-Wno-ignored-attributes", "-Wno-inconsistent-missing-override",
                 ]),
             ],

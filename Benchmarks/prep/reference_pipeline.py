@@ -126,13 +126,14 @@ def main():
     start = time.perf_counter()
     nifti = os.path.join(out, "dcm2niix")
     os.makedirs(nifti, exist_ok=True)
-    subprocess.run(["dcm2niix", "-z", "n", "-b", "y", "-ba", "n", "-f", "%i_%s_%d", "-o", nifti, dump],
+    beside = os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+    subprocess.run([beside if os.path.exists(beside) else "dcm2niix", "-z", "n", "-b", "y", "-ba", "n", "-f", "%i_%s_%d", "-o", nifti, dump],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     steps["convert"] = time.perf_counter() - start
     sessions = {}
     for name in sorted(os.listdir(nifti)):
-        if not name.endswith(".nii"):
-            continue
+        if not name.endswith(".nii") or not os.path.exists(os.path.join(nifti, name[:-4] + ".json")):
+            continue  # dcm2niix's derived copies (e.g. _Eq_ for uneven slice spacing) have no sidecar
         sidecar = json.load(open(os.path.join(nifti, name[:-4] + ".json")))
         modality = classify(sidecar.get("SeriesDescription", ""))
         if modality is None:

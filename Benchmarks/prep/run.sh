@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 subjects="${1:-4}"
 work="${TACO_BENCH_DIR:-/tmp/taco-bench-prep}"
-python=".build-python/bin/python"
+python="$PWD/.build-python/bin/python"
 "$python" -m pip install -q dcm2niix==1.0.20260724 SimpleITK==2.5.7 numpy >/dev/null
 swift build -c release -j 2 --product taco >/dev/null
 taco=".build/release/taco"
@@ -16,7 +16,8 @@ rm -rf "$work/taco" "$work/reference" "$work/key"
 export PATH="$PWD/.build-python/bin:$PATH"
 
 /usr/bin/time -f "%e %M" -o "$work/taco.time" "$taco" prep "$work/dump-$subjects/dicom" --out "$work/taco" \
-  --key-file "$work/key/key" --rules Benchmarks/prep/three-modalities.yaml --jobs 2 --progress plain | tee "$work/taco.log"
+  --key-file "$work/key/key" --rules Benchmarks/prep/three-modalities.yaml --progress plain | tee "$work/taco.log"
+"$python" Benchmarks/prep/accuracy.py "$work/taco" "$work/dump-$subjects/truth/cohort.json" "$work/key/pseudonyms.tsv"
 /usr/bin/time -f "%e %M" -o "$work/reference.time" "$python" Benchmarks/prep/reference_pipeline.py \
   "$work/dump-$subjects/dicom" "$work/reference" | tee "$work/reference.json"
 

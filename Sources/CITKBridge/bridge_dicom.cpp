@@ -303,4 +303,67 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
     });
 }
 
+taco_status taco_dicom_write_multiframe(const taco_geometry *geometry, const float *voxels, double slope,
+                                        double intercept, const taco_dicom_tag *tags, size_t tag_count,
+                                        const char *path) {
+    return guarded("write enhanced multi-frame DICOM", [&] {
+        if (!geometry || !voxels || !path || (tag_count && !tags)) fail(TACO_ERR_INVALID_ARGUMENT, "missing argument");
+        validate(*geometry, "image");
+        register_io_factories();
+        if (!(slope > 0) || !std::isfinite(slope) || !std::isfinite(intercept))
+            fail(TACO_ERR_INVALID_ARGUMENT, "rescale slope must be positive and finite");
+        const taco_geometry &g = *geometry;
+        const size_t n = voxel_count(g);
+        std::vector<int16_t> stored(n);
+        for (size_t i = 0; i < n; ++i) {
+            const double q = std::nearbyint((double(voxels[i]) - intercept) / slope);
+            if (!(q >= std::numeric_limits<int16_t>::min() && q <= std::numeric_limits<int16_t>::max()))
+                fail(TACO_ERR_INVALID_ARGUMENT, "value " + std::to_string(voxels[i]) + " does not fit int16 with the given rescale");
+            stored[i] = static_cast<int16_t>(q);
+        }
+        gdcm::SmartPointer<gdcm::Image> image = new gdcm::Image;
+        image->SetNumberOfDimensions(3);
+        for (int a = 0; a < 3; ++a) {
+            image->SetDimension(a, g.size[a]);
+            image->SetSpacing(a, g.spacing[a]);
+            image->SetOrigin(a, g.origin[a]);
+        }
+        const double *d = g.direction;
+        const double cosines[6] = {d[0], d[3], d[6], d[1], d[4], d[7]};
+        image->SetDirectionCosines(cosines);
+        image->SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
+        image->SetPixelFormat(gdcm::PixelFormat::INT16);
+        image->SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
+        image->SetIntercept(intercept);
+        image->SetSlope(slope);
+        gdcm::DataElement pixels(gdcm::Tag(0x7fe0, 0x0010));
+        pixels.SetByteValue(reinterpret_cast<const char *>(stored.data()), static_cast<uint32_t>(n * sizeof(int16_t)));
+        image->SetDataElement(pixels);
+
+        gdcm::ImageWriter writer;
+        gdcm::File &file = writer.GetFile();
+        gdcm::DataSet &ds = file.GetDataSet();
+        gdcm::StringFilter filter;
+        filter.SetFile(file);
+        auto put = [&](const gdcm::Tag &tag, const std::string &value) {
+            const gdcm::DictEntry &entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag);
+            gdcm::DataElement element(tag);
+            element.SetVR(entry.GetVR());
+            std::string padded = value.empty() ? value : filter.FromString(tag, value.c_str(), value.size());
+            if (padded.size() % 2) padded.push_back(entry.GetVR() == gdcm::VR::UI ? '\0' : ' ');
+            element.SetByteValue(padded.data(), static_cast<uint32_t>(padded.size()));
+            ds.Replace(element);
+        };
+        put(gdcm::Tag(0x0008, 0x0020), "");
+        put(gdcm::Tag(0x0008, 0x0030), "");
+        // Enhanced MR Image Storage: GDCM then writes the geometry into the shared and per-frame functional groups.
+        put(gdcm::Tag(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.4.1");
+        for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
+        writer.SetImage(*image);
+        writer.SetFileName(path);
+        if (!writer.Write()) fail(TACO_ERR_IO, std::string(path) + ": could not write");
+    });
+}
+
 }  // extern "C"
+

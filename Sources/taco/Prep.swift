@@ -43,6 +43,9 @@ struct PrepRunCommand: ParsableCommand {
     @Option(name: .long, help: "rigid or affine co-registration to the reference.")
     var registration: String = "rigid"
 
+    @Option(name: .long, help: "Finest registration resolution, mm (levels at 4x, 2x and 1x of it).")
+    var registrationResolution: Double = 2
+
     @Option(name: .long, help: "Reference modality order, comma-separated (first present wins).")
     var referenceOrder: String = "T1w,T1w-CE,T2w,FLAIR,PDw,CT,PET"
 
@@ -94,6 +97,7 @@ struct PrepRunCommand: ParsableCommand {
         var o = PrepOptions()
         o.targetSpacing = spacing
         o.registration = registration
+        o.registrationResolution = registrationResolution
         o.referenceOrder = referenceOrder.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         o.biasCorrection = n4
         let window = ctWindow.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }

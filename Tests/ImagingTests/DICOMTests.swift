@@ -34,6 +34,25 @@ import Testing
         #expect(back.voxels == volume.voxels)   // integer pattern: exact through slope 0.5, intercept -100
     }
 
+    @Test func enhancedMultiFrameFilesReadBackWithTheirGeometry() throws {
+        let folder = try Fixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let g = Self.geometry
+        var volume = Fixtures.marker(at: [9, 2, 4], on: g, value: 500)
+        volume.voxels[0] = 20
+        let file = folder.appendingPathComponent("ENHANCED")
+        var tags = Self.seriesTags
+        tags[.sopInstanceUID] = "1.2.826.0.1.3680043.10.1001.1.7.1"
+        try DICOMSeries.writeMultiFrame(volume, to: file, tags: tags, rescaleSlope: 0.5, rescaleIntercept: -100)
+        let header = try DICOMHeaderScan.scan([file], tags: [.sopClassUID, .numberOfFrames, .seriesDescription, .rows])[0]
+        #expect(header.failure == nil && header[.sopClassUID] == "1.2.840.10008.5.1.4.1.1.4.1" && header[.numberOfFrames] == "6")
+        let back = try DICOMSeries.readOrdered([file])
+        #expect(back.geometry.isClose(to: g, tolerance: 1e-4), "\(back.geometry)")
+        let found = back.geometry.point(ofIndex: Vector3(back.indexOfMaximum))
+        #expect(length(found - (g.origin + g.direction * (g.spacing * Vector3(9, 2, 4)))) < 1e-3)
+        #expect(back[9, 2, 4] == 500 && back.voxels[0] == 20)
+    }
+
     @Test func markerLandsAtTheHandComputedPoint() throws {
         let folder = try Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -3,6 +3,18 @@ import Testing
 @testable import Imaging
 
 @Suite struct ResamplerTests {
+    @Test func extractingABlockKeepsEveryVoxelAtItsPhysicalPoint() throws {
+        let g = Geometry(size: [9, 8, 7], spacing: [1, 2, 3], origin: [4, -5, 6], direction: Matrix3.rotation(x: 0.3, y: -0.2, z: 0.1))
+        let volume = Fixtures.pattern(on: g)
+        let block = volume.extracting(from: [2, 3, 4], size: [5, 4, 3])
+        // The marker's physical point is unchanged: index (6, 5, 5) of the volume is (4, 2, 1) of the block.
+        #expect(length(block.geometry.point(ofIndex: Vector3(4, 2, 1)) - g.point(ofIndex: Vector3(6, 5, 5))) < 1e-9)
+        #expect(block[4, 2, 1] == volume[6, 5, 5] && block[0, 0, 0] == volume[2, 3, 4])
+        // The same as a nearest-neighbour resample onto the block's grid.
+        let resampled = try Resampler.resample(volume, onto: block.geometry, interpolation: .nearest)
+        #expect(resampled.voxels == block.voxels)
+    }
+
     @Test func integerShiftMovesAMarkerExactly() throws {
         let g = Geometry(size: [20, 20, 20], spacing: [2, 2, 2], origin: [0, 0, 0])
         let volume = Fixtures.marker(at: [5, 6, 7], on: g)

@@ -263,6 +263,15 @@ typedef enum {
 } taco_dicom_compression;
 
 /**
+ * Writes a 3D image as one Enhanced MR Image Storage file (all slices as frames, geometry in the
+ * shared and per-frame functional groups), int16 with the given rescale; `tags` as for
+ * taco_dicom_write_series (SOPClassUID is set to Enhanced MR). Modern scanners export this way.
+ */
+taco_status taco_dicom_write_multiframe(const taco_geometry *geometry, const float *voxels, double slope,
+                                        double intercept, const taco_dicom_tag *tags, size_t tag_count,
+                                        const char *path);
+
+/**
  * Writes a 3D image as one DICOM file per slice (z), stored as int16 with the given rescale:
  * stored = round((value - intercept) / slope). `paths` names size[2] files. Geometry tags
  * (ImagePositionPatient, ImageOrientationPatient, PixelSpacing, SliceThickness,

@@ -107,4 +107,22 @@ public enum DICOMSeries {
             }
         }
     }
+
+    /// Writes `volume` as one Enhanced MR Image Storage file (every z slice a frame; geometry in the
+    /// functional groups), stored = round((value - intercept) / slope). `tags` must include
+    /// SeriesInstanceUID and should include SOPInstanceUID.
+    public static func writeMultiFrame(_ volume: Volume, to file: URL, tags: [DICOMTag: String], rescaleSlope: Double = 1,
+                                       rescaleIntercept: Double = 0) throws {
+        let sorted = tags.sorted { $0.key < $1.key }
+        let keys = sorted.map { strdup($0.key.itkKey) }, values = sorted.map { strdup($0.value) }
+        defer { (keys + values).forEach { free($0) } }
+        let cTags = zip(keys, values).map { taco_dicom_tag(tag: $0, value: $1) }
+        var geometry = volume.geometry.bridged
+        try volume.voxels.withUnsafeBufferPointer { v in
+            try cTags.withUnsafeBufferPointer { t in
+                try BridgeError.check(taco_dicom_write_multiframe(&geometry, v.baseAddress, rescaleSlope, rescaleIntercept,
+                                                                  t.baseAddress, t.count, file.path))
+            }
+        }
+    }
 }

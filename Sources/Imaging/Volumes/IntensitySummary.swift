@@ -15,6 +15,13 @@ public struct IntensitySummary: Sendable, Equatable {
 
     public init(of volume: Volume) { self.init(values: volume.voxels) }
 
+    /// The statistics of every `stride`-th value of `values` (a regular subsample): percentiles of a
+    /// million-voxel volume to well under 1% of its range at a fraction of a full sort's cost.
+    public init(values: [Float], stride: Int) {
+        precondition(stride >= 1)
+        self.init(values: stride == 1 ? values : Swift.stride(from: 0, to: values.count, by: stride).map { values[$0] })
+    }
+
     public init(values: [Float]) {
         let finite = values.filter { $0.isFinite }
         sorted = finite.sorted()

@@ -33,4 +33,25 @@ public struct Volume: Equatable, Sendable {
         let s = geometry.size
         return SIMD3(best % s.x, (best / s.x) % s.y, best / (s.x * s.y))
     }
+
+    /// The block of `size` voxels starting at index `low` (which must lie inside), on the same lattice:
+    /// a copy, no interpolation.
+    public func extracting(from low: SIMD3<Int>, size: SIMD3<Int>) -> Volume {
+        let g = geometry
+        precondition(low.x >= 0 && low.y >= 0 && low.z >= 0 && size.x > 0 && size.y > 0 && size.z > 0
+                     && low.x + size.x <= g.size.x && low.y + size.y <= g.size.y && low.z + size.z <= g.size.z, "block outside the volume")
+        let sub = Geometry(size: size, spacing: g.spacing, origin: g.point(ofIndex: Vector3(Double(low.x), Double(low.y), Double(low.z))),
+                           direction: g.direction)
+        var out = [Float](repeating: 0, count: size.x * size.y * size.z)
+        out.withUnsafeMutableBufferPointer { o in
+            voxels.withUnsafeBufferPointer { v in
+                for z in 0..<size.z { for y in 0..<size.y {
+                    let source = ((low.z + z) * g.size.y + low.y + y) * g.size.x + low.x
+                    let target = (z * size.y + y) * size.x
+                    for x in 0..<size.x { o[target + x] = v[source + x] }
+                } }
+            }
+        }
+        return Volume(geometry: sub, voxels: out)
+    }
 }

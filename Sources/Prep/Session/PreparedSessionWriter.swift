@@ -48,15 +48,27 @@ public struct PreparedSessionWriter: Sendable {
         do {
             let stem = "sub-\(subject)_ses-\(session)"
             let anat = staging.appendingPathComponent("anat")
-            for (modality, volume) in result.volumes.sorted(by: { $0.key < $1.key }) {
-                try NIfTIFile.write(volume, to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).nii.gz"),
-                                    description: "taco prep \(modality)")
-                if let sidecar = sidecars[modality] {
-                    try sidecar.write(to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).json"))
+            // The volumes are compressed in parallel (gzip is the write's cost); the first error wins.
+            let volumes = result.volumes.sorted(by: { $0.key < $1.key })
+            let errors = ErrorSlot()
+            DispatchQueue.concurrentPerform(iterations: volumes.count + 1) { i in
+                do {
+                    if i == volumes.count {
+                        try NIfTIFile.write(result.mask, to: anat.appendingPathComponent("\(stem)_desc-brain_mask.nii.gz"),
+                                            storage: .int16(slope: 1, intercept: 0), description: "taco prep mask")
+                    } else {
+                        let (modality, volume) = volumes[i]
+                        try NIfTIFile.write(volume, to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).nii.gz"),
+                                            description: "taco prep \(modality)")
+                    }
+                } catch {
+                    errors.keep(error)
                 }
             }
-            try NIfTIFile.write(result.mask, to: anat.appendingPathComponent("\(stem)_desc-brain_mask.nii.gz"),
-                                storage: .int16(slope: 1, intercept: 0), description: "taco prep mask")
+            if let error = errors.first { throw error }
+            for (modality, sidecar) in sidecars where result.volumes[modality] != nil {
+                try sidecar.write(to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).json"))
+            }
             var summary = self.summary(result, fingerprint: fingerprint, configuration: configuration)
             summary["input_failures"] = inputFailures
             try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -150,7 +162,8 @@ public struct PreparedSessionWriter: Sendable {
         var picture = PNGImage(width: width, height: rowHeight * modalities.count, channels: 3)
         for (row, modality) in modalities.enumerated() {
             let volume = result.volumes[modality]!
-            let summary = IntensitySummary(values: volume.voxels.indices.filter { result.mask.voxels[$0] > 0 }.map { volume.voxels[$0] })
+            let inside = volume.voxels.indices.filter { result.mask.voxels[$0] > 0 }.map { volume.voxels[$0] }
+            let summary = IntensitySummary(values: inside, stride: max(1, inside.count / 500_000))
             let low = summary.percentile(1), high = max(summary.percentile(99), low + 1e-6)
             var x0 = 0
             for (v, view) in views.enumerated() {
@@ -180,4 +193,13 @@ public struct PreparedSessionWriter: Sendable {
         }
         return picture
     }
+}
+
+/// The first error thrown by concurrent work.
+private final class ErrorSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+
+    func keep(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+    var first: Error? { lock.withLock { error } }
 }

@@ -22,7 +22,15 @@ import Imaging
 public struct SessionPreparation: Sendable {
     public var targetSpacing = 1.0
     public var referenceOrder = ["T1w", "T1w-CE", "T2w", "FLAIR", "PDw", "CT", "PET"]
+    /// Rigid or affine; its levels are replaced by ``registrationLevels(gridSpacing:)``.
     public var registration = LinearRegistration.Options.rigid
+    /// The registration's finest resolution, mm: levels at 4x, 2x and 1x of it (shrink factors relative
+    /// to the grid). 2 mm by default: a full-resolution level at 1 mm costs about 3x the whole
+    /// registration and moves a rigid result by a few hundredths of a millimetre.
+    public var registrationResolution = 2.0
+    /// Fraction of the masked reference voxels the metric samples (regular grid): 10% leaves about
+    /// 20 000 samples at 2 mm, and moved the residual by 0.01 mm against 25% (docs/benchmarks.md).
+    public var registrationSampling = 0.1
     public var margin = 5.0
     public var biasCorrection = false
     /// CT window in HU: values are clipped to it, then mapped linearly to [0, 1].
@@ -93,23 +101,29 @@ public struct SessionPreparation: Sendable {
         let fixed = try timed(\.resample) { try Resampler.resample(referenceVolume, onto: grid, interpolation: .linear) }
         let fixedMask = try timed(\.mask) { try ForegroundMask.compute(fixed) }
 
-        var aligned: [String: Volume] = [reference: fixed]
+        // The crop box: every other volume is resampled straight onto it; the reference and its mask,
+        // already on the grid, are cut out.
+        let box = Self.boundingBox(of: fixedMask, margin: margin)
+        let mask = fixedMask.extracting(from: box.low, size: box.size)
+        let crop = mask.geometry
+        var aligned: [String: Volume] = [reference: fixed.extracting(from: box.low, size: box.size)]
         var registrations: [String: LinearRegistration.Result] = [:]
+        var levelled = registration
+        levelled.levels = Self.registrationLevels(resolution: registrationResolution, gridSpacing: grid.spacing.min())
+        levelled.samplingFraction = registrationSampling
         for input in inputs where input.modality != reference {
             let result = try timed(\.register) {
-                try LinearRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(input.volume), options: registration)
+                try LinearRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(input.volume), options: levelled)
             }
             registrations[input.modality] = result
             aligned[input.modality] = try timed(\.resample) {
-                try Resampler.resample(input.volume, onto: grid, transform: result.transform, interpolation: .linear)
+                try Resampler.resample(input.volume, onto: crop, transform: result.transform, interpolation: .linear)
             }
         }
 
-        let crop = Self.boundingGrid(of: fixedMask, margin: margin)
-        let mask = try timed(\.resample) { try Resampler.resample(fixedMask, onto: crop, interpolation: .nearest) }
         var volumes: [String: Volume] = [:]
         for (modality, volume) in aligned {
-            var cropped = try timed(\.resample) { try Resampler.resample(volume, onto: crop, interpolation: .nearest) }
+            var cropped = volume
             if biasCorrection && Self.isMR(modality) {
                 cropped = try timed(\.biasCorrection) { try BiasCorrection.n4(cropped, mask: mask) }
             }
@@ -119,6 +133,19 @@ public struct SessionPreparation: Sendable {
         }
         return Result(reference: reference, volumes: volumes, mask: mask, registrations: registrations,
                       referenceAnisotropy: anisotropy, times: times)
+    }
+
+    /// Levels at 4x, 2x and 1x `resolution` mm on a grid of `gridSpacing` mm: shrink factors rounded
+    /// (at least 1), smoothing sigma half the level's resolution (none at shrink 1), 200 iterations at
+    /// most; levels that round to the same shrink factor are merged.
+    public static func registrationLevels(resolution: Double, gridSpacing: Double) -> [RegistrationLevel] {
+        var levels: [RegistrationLevel] = []
+        for mm in [4 * resolution, 2 * resolution, resolution] {
+            let shrink = max(1, Int((mm / gridSpacing).rounded()))
+            let level = RegistrationLevel(shrink: shrink, smoothingMM: shrink == 1 ? 0 : mm / 2, iterations: 200)
+            if levels.last?.shrink == shrink { levels[levels.count - 1] = level } else { levels.append(level) }
+        }
+        return levels
     }
 
     /// MR classes (bias correction applies to them).
@@ -158,8 +185,8 @@ public struct SessionPreparation: Sendable {
                         direction: Matrix3(diagonal: Vector3(-1, -1, 1)))
     }
 
-    /// The sub-grid of `mask`'s grid holding its non-zero voxels plus `margin` mm on each side.
-    static func boundingGrid(of mask: Volume, margin: Double) -> Geometry {
+    /// The index box of `mask`'s non-zero voxels plus `margin` mm on each side, within its grid.
+    static func boundingBox(of mask: Volume, margin: Double) -> (low: SIMD3<Int>, size: SIMD3<Int>) {
         let g = mask.geometry
         var low = SIMD3<Int>(g.size.x, g.size.y, g.size.z), high = SIMD3<Int>(-1, -1, -1)
         for z in 0..<g.size.z { for y in 0..<g.size.y { for x in 0..<g.size.x where mask[x, y, z] > 0 {
@@ -169,8 +196,7 @@ public struct SessionPreparation: Sendable {
         let pad = SIMD3<Int>((0..<3).map { Int((margin / g.spacing[$0]).rounded(.up)) })
         low = pointwiseMax(low &- pad, .zero)
         high = pointwiseMin(high &+ pad, g.size &- 1)
-        return Geometry(size: high &- low &+ 1, spacing: g.spacing,
-                        origin: g.point(ofIndex: Vector3(Double(low.x), Double(low.y), Double(low.z))), direction: g.direction)
+        return (low, high &- low &+ 1)
     }
 
     /// `volume` clipped to `window` and mapped linearly onto [0, 1].
