@@ -20,16 +20,20 @@ test: setup python-env
 	$(SWIFT) build -j $(JOBS) --build-tests
 	TACO_PYTHON=$(abspath $(PYTHON_ENV))/bin/python $(SWIFT) test --skip-build --disable-xctest
 
-## The main job on embedded data: a synthetic cohort made from the bundled atlas, then a look at it.
+## The main job on embedded data: a synthetic cohort made from the bundled atlas (a hospital-like DICOM
+## dump with ground truth), prepared by `taco prep` into voxel-aligned multi-modal sessions.
 demo: build
 	.build/debug/taco synth --out $(DEMO_OUT) --subjects 6 --seed 1 --force
-	.build/debug/taco inspect $(DEMO_OUT)/dicom | head -n 30
-	.build/debug/taco inspect $(DEMO_OUT)/bids/sub-01/ses-01/anat/sub-01_ses-01_FLAIR.nii.gz
-	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, BIDS in $(DEMO_OUT)/bids, ground truth in $(DEMO_OUT)/truth/cohort.json"
+	.build/debug/taco inspect $(DEMO_OUT)/dicom | head -n 12
+	.build/debug/taco prep $(DEMO_OUT)/dicom --out $(DEMO_OUT)/prepared --key-file $(DEMO_OUT)-private/prep-key --progress plain
+	.build/debug/taco inspect $$(ls $(DEMO_OUT)/prepared/sub-*/ses-*/anat/*_desc-preproc_FLAIR.nii.gz | head -n 1)
+	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, ground truth in $(DEMO_OUT)/truth/cohort.json,"
+	@echo "      prepared sessions in $(DEMO_OUT)/prepared (prep-report.json, datalist.json, qc.png per session)"
 
-bench: setup
+bench: setup python-env
 	$(SWIFT) build -j $(JOBS) -c release --product TacoBenchmarks
 	.build/release/TacoBenchmarks
+	Benchmarks/prep/run.sh 4
 
 install: setup
 	$(SWIFT) build -j $(JOBS) -c release --product taco

@@ -209,8 +209,9 @@ struct PrepRunCommand: ParsableCommand {
         let shares = ["decode", "resample", "register", "mask", "bias_correction", "normalise", "write"].compactMap { step in
             totals[step].flatMap { $0 > 0 ? String(format: "%@ %.0f%%", step, 100 * $0 / sum) : nil }
         }
-        return String(format: "worker time by step: %@; largest worker peak memory %.2f GiB", shares.joined(separator: ", "),
-                      Double(peak) / Double(1 << 30))
+        return String(format: "worker time by step: %@; largest worker peak memory %.2f GiB; this process (the plan) %.0f MiB",
+                      shares.joined(separator: ", "), Double(peak) / Double(1 << 30),
+                      Double(SessionWorker.peakResidentBytes()) / Double(1 << 20))
     }
 }
 

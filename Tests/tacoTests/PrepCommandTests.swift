@@ -124,8 +124,12 @@ enum PrepFixture {
         #expect(try PrepFixture.prep([PrepFixture.dicom], out: out).status == 0)
         let subjectFiles = try FileTree.regularFiles(under: out).filter { $0.lastPathComponent == "subject.json" }
         let before = try subjectFiles.map { try FileManager.default.attributesOfItem(atPath: $0.path)[.modificationDate] as! Date }
-        let again = try PrepFixture.prep([PrepFixture.dicom], out: out)
+        let again = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--progress", "json"])
         #expect(again.status == 0 && again.out.contains("0 sessions prepared, 3 up to date"), "\(again.out)")
+        // JSON lines: one object per event.
+        let events = again.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(events.count == again.out.split(separator: "\n").count)
+        #expect(events.filter { $0["event"] as? String == "finished" && $0["status"] as? String == "skipped" }.count == 3)
         let after = try subjectFiles.map { try FileManager.default.attributesOfItem(atPath: $0.path)[.modificationDate] as! Date }
         #expect(before == after)
         // Another configuration is another session: redone.
@@ -224,11 +228,12 @@ enum PrepFixture {
 
     @Test func shardsSplitTheSessionsAndMergeIntoOneDataset() throws {
         let out = PrepFixture.output("shards")
-        let first = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "0", "--shard-count", "2"])
+        // With N4 on, to run it end to end as well.
+        let first = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "0", "--shard-count", "2", "--n4"])
         #expect(first.status == 0 && first.out.contains("part 1 of 2 written"), "\(first.out)")
         let early = try TacoProcess.run(["prep", "merge", out.path])
         #expect(early.status == 1 && early.err.contains("parts 2 of 2 are missing"), "\(early.err)")
-        let second = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "1", "--shard-count", "2"])
+        let second = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "1", "--shard-count", "2", "--n4"])
         #expect(second.status == 0)
         let merged = try TacoProcess.run(["prep", "merge", out.path])
         #expect(merged.status == 0, "\(merged.err)")
@@ -236,6 +241,9 @@ enum PrepFixture {
         #expect((datalist["training"] as! [[String: Any]]).count == 3)
         let report = try PrepFixture.json(out.appendingPathComponent("prep-report.json"))
         #expect((report["series"] as! [[String: Any]]).count == 23 && report["used"] as? Int == 12)
+        let description = try PrepFixture.json(out.appendingPathComponent("dataset_description.json"))
+        let configuration = ((description["GeneratedBy"] as? [[String: Any]])?.first?["Configuration"] as? [String: String]) ?? [:]
+        #expect(configuration["bias_correction"] == "N4" && configuration["target_spacing_mm"] == "3.0")
         // Each shard prepared only its own sessions: together, each session once.
         let sessionsA = first.out.split(separator: "\n").filter { $0.contains("prepared in") }.count
         let sessionsB = second.out.split(separator: "\n").filter { $0.contains("prepared in") }.count

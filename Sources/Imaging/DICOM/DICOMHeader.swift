@@ -20,7 +20,11 @@ public struct DICOMHeader: Sendable {
     /// A multi-valued numeric tag (e.g. "0.5\\0.5") as numbers; nil when absent or malformed.
     public func numbers(_ tag: DICOMTag) -> [Double]? {
         guard let text = values[tag] else { return nil }
-        let parts = text.split(separator: "\\").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        // Trimmed without Foundation (its CharacterSet trimming dominated a large dump's planning).
+        let parts = text.split(separator: "\\").map { part -> Double? in
+            let trimmed = part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
+            return Double(String(trimmed))
+        }
         guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
         return parts.map { $0! }
     }

@@ -78,8 +78,8 @@ public enum DICOMDiscovery {
         init(_ h: DICOMHeader) {
             study = h[.studyInstanceUID] ?? ""
             series = h[.seriesInstanceUID] ?? ""
-            // Rounded to 1e-4, and -0 made 0, so that cosines differing only by noise group together.
-            orientation = h.numbers(.imageOrientationPatient).map { $0.map { String(format: "%.4f", ($0 * 1e4).rounded() / 1e4 + 0) }.joined(separator: "\\") } ?? ""
+            // In units of 1e-4 (integers: -0 is 0), so that cosines differing only by noise group together.
+            orientation = h.numbers(.imageOrientationPatient).map { $0.map { String(Int(($0 * 1e4).rounded())) }.joined(separator: "\\") } ?? ""
             echo = h[.echoNumbers] ?? ""
             imageType = (h[.imageType] ?? "").uppercased()
         }
@@ -91,11 +91,12 @@ public enum DICOMDiscovery {
 
     /// Orders, de-duplicates and measures one group.
     static func assemble(_ members: [DICOMHeader], key: GroupKey, part: Int) -> DiscoveredSeries {
-        // Keep the first file (by path) of each SOP instance.
+        // Keep the first file (by path) of each SOP instance. Paths and positions are computed once:
+        // as sort keys they dominated the planning of a large dump.
         var unique: [DICOMHeader] = []
         var duplicates: [URL] = []
         var instances = Set<String>()
-        for h in members.sorted(by: { $0.url.path < $1.url.path }) {
+        for (h, _) in members.map({ ($0, $0.url.path) }).sorted(by: { $0.1 < $1.1 }) {
             if let sop = h[.sopInstanceUID], !sop.isEmpty, !instances.insert(sop).inserted {
                 duplicates.append(h.url)
             } else {
@@ -110,14 +111,16 @@ public enum DICOMDiscovery {
             guard let n = normal, let p = h.numbers(.imagePositionPatient), p.count == 3 else { return nil }
             return dot(n, Vector3(p[0], p[1], p[2]))
         }
-        let ordered = unique.sorted { a, b in
-            switch (position(a), position(b)) {
-            case let (pa?, pb?): return pa != pb ? pa < pb : a.url.path < b.url.path
+        let keyed = unique.enumerated().map { (header: $0.element, position: position($0.element),
+                                               instance: Int($0.element[.instanceNumber] ?? "") ?? 0, rank: $0.offset) }
+        let ordered = keyed.sorted { a, b in
+            switch (a.position, b.position) {
+            case let (pa?, pb?): return pa != pb ? pa < pb : a.rank < b.rank
             case (.some, nil): return true
             case (nil, .some): return false
-            default: return (Int(a[.instanceNumber] ?? "") ?? 0) < (Int(b[.instanceNumber] ?? "") ?? 0)
+            default: return a.instance != b.instance ? a.instance < b.instance : a.rank < b.rank
             }
-        }
+        }.map(\.header)
         let positions = ordered.compactMap(position)
         let measure = SliceSpacing(positions: positions)
         let frames = unique.count == 1 ? unique[0][.numberOfFrames].flatMap { Int($0) }.flatMap { $0 > 1 ? $0 : nil } : nil
