@@ -291,8 +291,13 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
                 writer.SetImage(*image);
             } else {
                 gdcm::ImageChangeTransferSyntax change;
-                change.SetTransferSyntax(compression == TACO_DICOM_JPEG_LOSSLESS ? gdcm::TransferSyntax::JPEGLosslessProcess14_1
-                                                                                 : gdcm::TransferSyntax::JPEG2000Lossless);
+                switch (compression) {
+                case TACO_DICOM_JPEG_LOSSLESS: change.SetTransferSyntax(gdcm::TransferSyntax::JPEGLosslessProcess14_1); break;
+                case TACO_DICOM_JPEG2000_LOSSLESS: change.SetTransferSyntax(gdcm::TransferSyntax::JPEG2000Lossless); break;
+                case TACO_DICOM_JPEGLS_LOSSLESS: change.SetTransferSyntax(gdcm::TransferSyntax::JPEGLSLossless); break;
+                case TACO_DICOM_RLE_LOSSLESS: change.SetTransferSyntax(gdcm::TransferSyntax::RLELossless); break;
+                default: fail(TACO_ERR_INVALID_ARGUMENT, "unknown compression");
+                }
                 change.SetInput(*image);
                 if (!change.Change()) fail(TACO_ERR_COMPUTE, "GDCM could not compress the slices");
                 writer.SetImage(change.GetOutput());

@@ -59,13 +59,7 @@ struct DICOMDump {
     }
 
     /// Transfer syntax UID of a compression choice.
-    static func transferSyntax(_ compression: DICOMSeries.Compression) -> String {
-        switch compression {
-        case .none: return "1.2.840.10008.1.2.1"
-        case .jpegLossless: return "1.2.840.10008.1.2.4.70"
-        case .jpeg2000Lossless: return "1.2.840.10008.1.2.4.90"
-        }
-    }
+    static func transferSyntax(_ compression: DICOMSeries.Compression) -> String { compression.transferSyntaxUID }
 
     /// MR Image Storage.
     static let mrImageStorage = "1.2.840.10008.5.1.4.1.1.4"

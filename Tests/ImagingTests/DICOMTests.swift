@@ -23,7 +23,7 @@ import Testing
         return files.enumerated().sorted { ($0.offset * 5) % 7 < ($1.offset * 5) % 7 }.map(\.element)
     }
 
-    @Test(arguments: [DICOMSeries.Compression.none, .jpegLossless, .jpeg2000Lossless])
+    @Test(arguments: [DICOMSeries.Compression.none, .jpegLossless, .jpeg2000Lossless, .jpegLSLossless, .rleLossless])
     func seriesReadsBackWithTheWrittenGeometryInAnyFileOrder(compression: DICOMSeries.Compression) throws {
         let folder = try Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -32,6 +32,8 @@ import Testing
         let back = try DICOMSeries.read(files)
         #expect(back.geometry.isClose(to: Self.geometry, tolerance: 1e-4), "\(back.geometry)")
         #expect(back.voxels == volume.voxels)   // integer pattern: exact through slope 0.5, intercept -100
+        let syntax = try DICOMHeaderScan.scan([files[0]], tags: [.transferSyntaxUID])[0][.transferSyntaxUID]
+        #expect(syntax == compression.transferSyntaxUID)
     }
 
     @Test func enhancedMultiFrameFilesReadBackWithTheirGeometry() throws {

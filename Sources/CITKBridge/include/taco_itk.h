@@ -260,6 +260,8 @@ typedef enum {
     TACO_DICOM_UNCOMPRESSED = 0,
     TACO_DICOM_JPEG_LOSSLESS = 1,
     TACO_DICOM_JPEG2000_LOSSLESS = 2,
+    TACO_DICOM_JPEGLS_LOSSLESS = 3,
+    TACO_DICOM_RLE_LOSSLESS = 4,
 } taco_dicom_compression;
 
 /**

@@ -71,13 +71,26 @@ public enum DICOMSeries {
     }
 
     public enum Compression: Sendable {
-        case none, jpegLossless, jpeg2000Lossless
+        case none, jpegLossless, jpeg2000Lossless, jpegLSLossless, rleLossless
+
+        /// The transfer syntax UID of files written with this choice.
+        public var transferSyntaxUID: String {
+            switch self {
+            case .none: return "1.2.840.10008.1.2.1"
+            case .jpegLossless: return "1.2.840.10008.1.2.4.70"
+            case .jpeg2000Lossless: return "1.2.840.10008.1.2.4.90"
+            case .jpegLSLossless: return "1.2.840.10008.1.2.4.80"
+            case .rleLossless: return "1.2.840.10008.1.2.5"
+            }
+        }
 
         var bridged: taco_dicom_compression {
             switch self {
             case .none: return TACO_DICOM_UNCOMPRESSED
             case .jpegLossless: return TACO_DICOM_JPEG_LOSSLESS
             case .jpeg2000Lossless: return TACO_DICOM_JPEG2000_LOSSLESS
+            case .jpegLSLossless: return TACO_DICOM_JPEGLS_LOSSLESS
+            case .rleLossless: return TACO_DICOM_RLE_LOSSLESS
             }
         }
     }
