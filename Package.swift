@@ -66,19 +66,26 @@ let package = Package(
             dependencies: ["Imaging", "Yams", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedInDebug
         ),
+        // The HDF5 shard format: schema, writer, reader (Correspond writes, Train reads).
+        .target(
+            name: "Shards",
+            dependencies: ["CHDF5"],
+            swiftSettings: optimizedInDebug
+        ),
         .executableTarget(
             name: "taco",
             dependencies: ["Imaging", "Synth", "Prep", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",
-            dependencies: ["Imaging", "Synth"],
+            dependencies: ["Imaging", "Synth", "Shards"],
             path: "Benchmarks/TacoBenchmarks"
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Imaging"]),
         .testTarget(name: "PrepTests", dependencies: ["Prep", "Synth", "Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
         .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging"]),
     ],
     swiftLanguageModes: [.v6],

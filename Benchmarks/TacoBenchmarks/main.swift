@@ -2,6 +2,7 @@
 // Run with `make bench` (release build). Results are recorded in docs/benchmarks.md.
 import Foundation
 import Imaging
+import Shards
 import Synth
 
 /// Peak resident memory since the last reset, from /proc (Linux).
@@ -162,5 +163,74 @@ report(Row(name: "synth 6 subjects, default size", figure: String(format: "%.1f 
            reference: String(format: "ITK linear resample: %.0f Mvox/s", resampleVoxelsPerSecond / 1e6),
            ratio: String(format: "%.2fx a resample", Double(synthVoxels) / synthSeconds / resampleVoxelsPerSecond),
            peakMiB: PeakMemory.mebibytes))
+
+// 7. Shards: writing a subject (2 modalities at 1 mm, float16, shuffle + gzip 4 + Fletcher32) against a raw
+// write of the same bytes; random 96^3 crop reads for three chunk shapes, against copying the crop out of memory.
+do {
+    let size = SIMD3<Int>(180, 216, 180), voxels = 180 * 216 * 180
+    var image = [Float](repeating: 0, count: 2 * voxels)
+    var generator = SystemRandomNumberGenerator()
+    for m in 0..<2 { for z in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x {
+        let r = ((Double(x) - 90) * (Double(x) - 90) + (Double(y) - 108) * (Double(y) - 108) + (Double(z) - 90) * (Double(z) - 90)).squareRoot()
+        guard r < 75 else { continue }
+        image[m * voxels + (z * size.y + y) * size.x + x] = Float(sin(Double(x + 3 * m) / 7) + cos(Double(y) / 9) * 0.5
+                                                               + Double.random(in: -0.3...0.3, using: &generator))
+    } } } }
+    let tokens = SIMD3<Int>(45, 54, 45)
+    let subject = ShardSubject(key: "sub-bench_ses-1", modalities: ["T1w", "FLAIR"], size: size, image: image,
+                               mask: image.prefix(voxels).map { $0 != 0 ? 1 : 0 }, affine: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1],
+                               spacing: [1, 1, 1], tokenGridSize: tokens, atlasCoords: [Float](repeating: 1, count: 3 * 45 * 54 * 45),
+                               atlasLabels: [UInt8](repeating: 2, count: 45 * 54 * 45), confidence: [Float](repeating: 0.5, count: 45 * 54 * 45))
+    let shardURL = scratch.appendingPathComponent("bench-shard.h5")
+    PeakMemory.reset()
+    var bytes = 0
+    let writeSeconds = try time(2) {
+        let writer = try ShardWriter(url: shardURL, atlas: "bench", tokenStride: 4, createdBy: "bench")
+        try writer.add(subject)
+        bytes = try writer.finish()
+    }
+    let halfBytes = Data(count: 2 * voxels * 2)
+    let rawURL = scratch.appendingPathComponent("raw.bin")
+    let rawSeconds = try time(2) { try halfBytes.write(to: rawURL) }
+    let megabytes = Double(halfBytes.count) / 1e6
+    report(Row(name: "shard write, 2 x 7 Mvox float16", figure: String(format: "%.0f MB/s (%.0f%% size)", megabytes / writeSeconds,
+                                                                         100 * Double(bytes) / Double(halfBytes.count)),
+               reference: String(format: "raw write of the bytes: %.0f MB/s", megabytes / rawSeconds),
+               ratio: String(format: "%.2fx a raw write", rawSeconds / writeSeconds), peakMiB: PeakMemory.mebibytes))
+
+    // Crop reads: the same 20 random 96^3 origins for every chunk shape.
+    let origins = (0..<20).map { _ in SIMD3<Int>(Int.random(in: 0...(180 - 96), using: &generator), Int.random(in: 0...(216 - 96), using: &generator),
+                                                 Int.random(in: 0...(180 - 96), using: &generator)) }
+    let halves = image.map { Float16($0) }
+    let copySeconds = time(3) {
+        for o in origins {
+            var crop = [Float](repeating: 0, count: 2 * 96 * 96 * 96)
+            var k = 0
+            for m in 0..<2 { for z in o.z..<(o.z + 96) { for y in o.y..<(o.y + 96) {
+                let base = m * voxels + (z * size.y + y) * size.x + o.x
+                for x in 0..<96 { crop[k] = Float(halves[base + x]); k += 1 }
+            } } }
+            _ = crop
+        }
+    }
+    for side in [16, 32, 64] {
+        let url = scratch.appendingPathComponent("chunks-\(side).h5")
+        let file = try HDF5File.create(url)
+        try file.write(halves, shape: [2, size.z, size.y, size.x], to: "/image", type: .float16,
+                       storage: .init(chunk: [1, side, side, side], gzipLevel: ShardFormat.gzipLevel, checksum: true))
+        file.close()
+        let stored = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        let reader = try HDF5File.open(url)
+        let readSeconds = try time(3) {
+            for o in origins {
+                _ = try reader.read("/image", as: .float16, start: [0, o.z, o.y, o.x], count: [2, 96, 96, 96], element: Float16.self)
+            }
+        }
+        report(Row(name: "96^3 crop read, chunks 1x\(side)^3", figure: String(format: "%.0f crops/s (%.0f%% size)", 20 / readSeconds,
+                                                                              100 * Double(stored) / Double(halfBytes.count)),
+                   reference: String(format: "copy from memory: %.0f crops/s", 20 / copySeconds),
+                   ratio: String(format: "%.2fx a memory copy", copySeconds / readSeconds), peakMiB: PeakMemory.mebibytes))
+    }
+}
 
 print("\nratios below 1x mean slower than the reference; peak = resident high-water mark during that benchmark")

@@ -3,6 +3,8 @@
 #ifndef TACO_CHDF5_H
 #define TACO_CHDF5_H
 #include <hdf5.h>  /* found through pkg-config hdf5-serial */
+#include <stdio.h>
+#include <string.h>
 
 /* H5P_DEFAULT and H5S_ALL import as Int32 literals, but hid_t is 64-bit: typed versions. */
 static inline hid_t chdf5_default(void) { return H5P_DEFAULT; }
@@ -30,5 +32,28 @@ static inline unsigned chdf5_acc_rdwr(void) { return H5F_ACC_RDWR; }
 static inline hid_t chdf5_dataset_create_plist(void) { return H5P_DATASET_CREATE; }
 static inline hid_t chdf5_dataset_access_plist(void) { return H5P_DATASET_ACCESS; }
 static inline hid_t chdf5_file_access_plist(void) { return H5P_FILE_ACCESS; }
+
+static inline hid_t chdf5_native_uint16(void) { return H5T_NATIVE_UINT16; }
+static inline hid_t chdf5_link_create_plist(void) { return H5P_LINK_CREATE; }
+
+/* Silences HDF5's automatic error-stack printing: TacoKit reports errors itself (chdf5_last_error). */
+static inline void chdf5_silence_errors(void) { (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static herr_t chdf5_collect_(unsigned n, const H5E_error2_t *e, void *data) {
+    char *out = (char *)data;
+    if (e->desc && e->desc[0]) {
+        size_t used = strlen(out);
+        if (used < 1000) snprintf(out + used, 1024 - used, "%s%s", used ? "; " : "", e->desc);
+    }
+    (void)n;
+    return 0;
+}
+
+/* The descriptions on the current thread's HDF5 error stack, innermost first, into buf (1024 bytes). */
+static inline void chdf5_last_error(char *buf) {
+    buf[0] = 0;
+    (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, chdf5_collect_, buf);
+    (void)H5Eclear2(H5E_DEFAULT);
+}
 
 #endif

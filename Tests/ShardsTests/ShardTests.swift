@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Shards
+
+/// The shard format against independent readers: round trip in Swift, h5py with the documented schema,
+/// and a damaged byte caught by the checksums.
+@Suite struct ShardTests {
+    static let python: String? = ProcessInfo.processInfo.environment["TACO_PYTHON"]
+
+    /// A subject with recognisable values: voxel value = modality * 1000 + x + 10 y + 100 z (exact in float16
+    /// up to 2048, so kept small), mask = 1 where x > y.
+    static func subject(_ key: String, size: SIMD3<Int> = [40, 36, 20]) -> ShardSubject {
+        let modalities = ["T1w", "FLAIR"]
+        var image: [Float] = []
+        for m in modalities.indices { for z in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x {
+            image.append(Float(m * 1000 + (x + 10 * y + 100 * z) % 997))
+        } } } }
+        var mask: [UInt8] = []
+        for _ in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x { mask.append(x > y ? 1 : 0) } } }
+        let tokens = SIMD3<Int>((size.x + 3) / 4, (size.y + 3) / 4, (size.z + 3) / 4)
+        let count = tokens.x * tokens.y * tokens.z
+        let coords = (0..<(3 * count)).map { Float($0) * 0.5 - 20 }
+        return ShardSubject(key: key, modalities: modalities, size: size, image: image, mask: mask,
+                            affine: [1, 0, 0, -20, 0, 1, 0, -18, 0, 0, 1, -10, 0, 0, 0, 1], spacing: [1, 1, 1], tokenGridSize: tokens,
+                            atlasCoords: coords, atlasLabels: (0..<count).map { UInt8($0 % 4) },
+                            confidence: (0..<count).map { Float($0 % 5) / 4 }, metrics: ["final_metric": -0.52, "folded_fraction": 0.001],
+                            flags: key.hasSuffix("b") ? ["folding above 1%"] : [])
+    }
+
+    static func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("taco-shards-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func subjectsReadBackExactlyAndBoxesCutTheRightVoxels() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("shard-0001.h5")
+        let writer = try ShardWriter(url: url, atlas: "mni152-2009a-sym", tokenStride: 4, createdBy: "test")
+        let a = Self.subject("sub-aa_ses-01a"), b = Self.subject("sub-bb_ses-01b", size: [24, 20, 12])
+        try writer.add(a)
+        #expect(!FileManager.default.fileExists(atPath: url.path), "the shard appears only when finished")
+        try writer.add(b)
+        #expect(throws: ShardError.self) { try writer.add(a) }
+        #expect(try writer.finish() > 0)
+
+        let reader = try ShardReader(url: url)
+        #expect(reader.atlas == "mni152-2009a-sym" && reader.tokenStride == 4)
+        #expect(try reader.keys() == [a.key, b.key])
+        #expect(try reader.subject(a.key) == a && reader.subject(b.key) == b)
+        // A box: modality 1 at (x, y, z) = (5 + i, 7 + j, 3 + k).
+        let box = try reader.imageBox(a.key, origin: [5, 7, 3], size: [4, 3, 2])
+        #expect(box.count == 2 * 24)
+        let index: Int = 24 + 5 * 4 + 3   // modality 1 (24 values each), row k = 1, j = 2 (1 * 3 + 2), i = 3: voxel (8, 9, 4)
+        let value = box[index]
+        let expected: Float = 1498   // 1000 + (8 + 10 * 9 + 100 * 4) % 997
+        #expect(value == expected)
+        #expect(try reader.verify().isEmpty)
+    }
+
+    @Test func aSubjectWithWrongBufferSizesIsRefusedByName() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var bad = Self.subject("sub-cc_ses-1")
+        bad.mask.removeLast()
+        let writer = try ShardWriter(url: dir.appendingPathComponent("s.h5"), atlas: "a", tokenStride: 4, createdBy: "test")
+        #expect { try writer.add(bad) } throws: { "\($0)".contains("mask has") }
+        writer.discard()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "nothing is left behind")
+    }
+
+    @Test func aFlippedByteIsDetectedOnRead() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("shard.h5")
+        let writer = try ShardWriter(url: url, atlas: "a", tokenStride: 4, createdBy: "test")
+        let a = Self.subject("sub-dd_ses-1")
+        try writer.add(a)
+        try writer.finish()
+        let location = try HDF5File.open(url).chunkLocation(of: "/subjects/\(a.key)/image", index: 0)
+        var bytes = try Data(contentsOf: url)
+        bytes[location.offset + location.size / 2] ^= 0x40
+        try bytes.write(to: url)
+        let reader = try ShardReader(url: url)
+        let problems = try reader.verify()
+        #expect(problems.count == 1 && problems[0].hasPrefix("/subjects/\(a.key)/image"), "\(problems)")
+        #expect(throws: HDF5Error.self) { try reader.subject(a.key) }
+    }
+
+    @Test(.enabled(if: ShardTests.python != nil, "needs TACO_PYTHON with h5py (make test sets it)"))
+    func h5pyReadsTheDocumentedSchema() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("shard.h5")
+        let writer = try ShardWriter(url: url, atlas: "mni152-2009a-sym", tokenStride: 4, createdBy: "test")
+        try writer.add(Self.subject("sub-ee_ses-1"))
+        try writer.finish()
+        let script = """
+            import h5py, numpy as np, sys
+            f = h5py.File(sys.argv[1], "r")
+            assert f.attrs["format"] == "taco-shard" and int(f.attrs["version"]) == 1, dict(f.attrs)
+            assert f.attrs["atlas"] == "mni152-2009a-sym" and int(f.attrs["token_stride"]) == 4
+            g = f["subjects/sub-ee_ses-1"]
+            img = g["image"]
+            assert img.dtype == np.float16 and img.shape == (2, 20, 36, 40), (img.dtype, img.shape)
+            assert img.chunks == (1, 20, 32, 32) and img.compression == "gzip" and img.shuffle and img.fletcher32  # z is 20 < 32
+            z, y, x = 4, 7, 11
+            assert img[1, z, y, x] == 1000 + (x + 10 * y + 100 * z) % 997
+            assert g["mask"].dtype == np.uint8 and g["mask"][z, y, x] == (1 if x > y else 0)
+            assert g["atlas_coords"].dtype == np.float32 and g["atlas_coords"].shape == (3, 5, 9, 10)
+            assert g["atlas_labels"].dtype == np.uint8 and g["confidence"].dtype == np.float16
+            assert list(g.attrs["modalities"]) == ["T1w", "FLAIR"]
+            assert np.allclose(g.attrs["affine"], [[1, 0, 0, -20], [0, 1, 0, -18], [0, 0, 1, -10], [0, 0, 0, 1]])
+            assert abs(g.attrs["metric_final_metric"] + 0.52) < 1e-12
+            print("ok")
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python!)
+        process.arguments = ["-c", script, url.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && String(decoding: o, as: UTF8.self).contains("ok"), "\(String(decoding: e, as: UTF8.self))")
+    }
+}
