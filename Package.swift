@@ -66,6 +66,12 @@ let package = Package(
             dependencies: ["Imaging", "Yams", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedInDebug
         ),
+        // Atlases, atlas registration, atlas-coordinate maps (`taco correspond`).
+        .target(
+            name: "Correspond",
+            dependencies: ["Imaging"],
+            swiftSettings: optimizedInDebug
+        ),
         // The HDF5 shard format: schema, writer, reader (Correspond writes, Train reads).
         .target(
             name: "Shards",
@@ -86,6 +92,7 @@ let package = Package(
         .testTarget(name: "PrepTests", dependencies: ["Prep", "Synth", "Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
+        .testTarget(name: "CorrespondTests", dependencies: ["Correspond", "Synth", "Prep", "Imaging"]),
         .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging"]),
     ],
     swiftLanguageModes: [.v6],
