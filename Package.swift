@@ -80,7 +80,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "taco",
-            dependencies: ["Imaging", "Synth", "Prep", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Synth", "Prep", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",
@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
         .testTarget(name: "CorrespondTests", dependencies: ["Correspond", "Synth", "Prep", "Imaging"]),
-        .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging"]),
+        .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging", "Shards"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .c11,

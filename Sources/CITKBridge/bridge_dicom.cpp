@@ -125,6 +125,56 @@ void scan_one(const char *path, const std::vector<gdcm::Tag> &tags, taco_dicom_s
     check_native_length(path, reader, scan, row);
 }
 
+/** stored = round((value - intercept) / slope) as int16; fails naming a value that does not fit. */
+void quantize(const float *values, size_t n, double slope, double intercept, int16_t *stored) {
+    for (size_t i = 0; i < n; ++i) {
+        const double q = std::nearbyint((double(values[i]) - intercept) / slope);
+        if (!(q >= std::numeric_limits<int16_t>::min() && q <= std::numeric_limits<int16_t>::max()))
+            fail(TACO_ERR_INVALID_ARGUMENT, "value " + std::to_string(values[i]) + " does not fit int16 with the given rescale");
+        stored[i] = static_cast<int16_t>(q);
+    }
+}
+
+/** Monochrome int16 pixels with a rescale, explicit VR little endian, in `image`. */
+void set_int16_pixels(gdcm::Image &image, const std::vector<int16_t> &stored, double slope, double intercept) {
+    image.SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
+    image.SetPixelFormat(gdcm::PixelFormat::INT16);
+    image.SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
+    // With ImageHelper's force-rescale flag on (register_io_factories sets it), GDCM keeps classic MR
+    // Image Storage for a classic image and writes this rescale as plain Rescale Slope/Intercept.
+    image.SetIntercept(intercept);
+    image.SetSlope(slope);
+    gdcm::DataElement pixels(gdcm::Tag(0x7fe0, 0x0010));
+    pixels.SetByteValue(reinterpret_cast<const char *>(stored.data()), static_cast<uint32_t>(stored.size() * sizeof(int16_t)));
+    image.SetDataElement(pixels);
+}
+
+/** Puts text values into a writer's data set with the dictionary's VR, padded to even length. */
+struct TagWriter {
+    gdcm::DataSet &dataset;
+    gdcm::StringFilter filter;
+
+    explicit TagWriter(gdcm::File &file) : dataset(file.GetDataSet()) { filter.SetFile(file); }
+
+    void put(const gdcm::Tag &tag, const std::string &value) {
+        const gdcm::DictEntry &entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag);
+        gdcm::DataElement element(tag);
+        element.SetVR(entry.GetVR());
+        std::string padded = value.empty() ? value : filter.FromString(tag, value.c_str(), value.size());
+        if (padded.size() % 2) padded.push_back(entry.GetVR() == gdcm::VR::UI ? '\0' : ' ');
+        element.SetByteValue(padded.data(), static_cast<uint32_t>(padded.size()));
+        dataset.Replace(element);
+    }
+
+    /** Type 2 study date and time empty (GDCM would otherwise stamp today's date: a date in the output,
+     *  and files that differ from run to run), then the caller's tags. */
+    void put_all(const taco_dicom_tag *tags, size_t tag_count) {
+        put(gdcm::Tag(0x0008, 0x0020), "");
+        put(gdcm::Tag(0x0008, 0x0030), "");
+        for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
+    }
+};
+
 using SeriesReader = itk::ImageSeriesReader<FloatImage>;
 
 }  // namespace
@@ -229,14 +279,7 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
         const double *d = g.direction;  // columns: axis directions
         char text[256];
         for (uint32_t z = 0; z < g.size[2]; ++z) {
-            const float *slice = voxels + z * slice_voxels;
-            for (size_t i = 0; i < slice_voxels; ++i) {
-                const double q = std::nearbyint((double(slice[i]) - intercept) / slope);
-                if (!(q >= std::numeric_limits<int16_t>::min() && q <= std::numeric_limits<int16_t>::max()))
-                    fail(TACO_ERR_INVALID_ARGUMENT, "value " + std::to_string(slice[i]) +
-                                                        " does not fit int16 with the given rescale");
-                stored[i] = static_cast<int16_t>(q);
-            }
+            quantize(voxels + z * slice_voxels, slice_voxels, slope, intercept, stored.data());
             gdcm::SmartPointer<gdcm::Image> image = new gdcm::Image;
             image->SetNumberOfDimensions(2);
             image->SetDimension(0, g.size[0]);
@@ -249,43 +292,17 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
             for (int r = 0; r < 3; ++r) image->SetOrigin(r, position[r]);
             const double cosines[6] = {d[0], d[3], d[6], d[1], d[4], d[7]};
             image->SetDirectionCosines(cosines);
-            image->SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
-            image->SetPixelFormat(gdcm::PixelFormat::INT16);
-            image->SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
-            // With ImageHelper's force-rescale flag on (register_io_factories sets it), GDCM keeps
-            // classic MR Image Storage and writes this rescale as plain Rescale Slope/Intercept.
-            image->SetIntercept(intercept);
-            image->SetSlope(slope);
-            gdcm::DataElement pixels(gdcm::Tag(0x7fe0, 0x0010));
-            pixels.SetByteValue(reinterpret_cast<const char *>(stored.data()),
-                                static_cast<uint32_t>(slice_voxels * sizeof(int16_t)));
-            image->SetDataElement(pixels);
+            set_int16_pixels(*image, stored, slope, intercept);
 
             gdcm::ImageWriter writer;
-            gdcm::File &file = writer.GetFile();
-            gdcm::DataSet &ds = file.GetDataSet();
-            gdcm::StringFilter filter;
-            filter.SetFile(file);
-            auto put = [&](const gdcm::Tag &tag, const std::string &value) {
-                const gdcm::DictEntry &entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag);
-                gdcm::DataElement element(tag);
-                element.SetVR(entry.GetVR());
-                std::string padded = value.empty() ? value : filter.FromString(tag, value.c_str(), value.size());
-                if (padded.size() % 2) padded.push_back(entry.GetVR() == gdcm::VR::UI ? '\0' : ' ');
-                element.SetByteValue(padded.data(), static_cast<uint32_t>(padded.size()));
-                ds.Replace(element);
-            };
-            // Type 2 study date and time stay empty unless given: GDCM would otherwise stamp today's
-            // date into them (a date in the output, and files that differ from run to run).
-            put(gdcm::Tag(0x0008, 0x0020), "");
-            put(gdcm::Tag(0x0008, 0x0030), "");
-            for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
+            TagWriter tags_out(writer.GetFile());
+            tags_out.put_all(tags, tag_count);
             const uint32_t instance = first_instance + z;
-            put(gdcm::Tag(0x0008, 0x0018), series_uid + "." + std::to_string(instance));
-            put(gdcm::Tag(0x0020, 0x0013), std::to_string(instance));
+            tags_out.put(gdcm::Tag(0x0008, 0x0018), series_uid + "." + std::to_string(instance));
+            tags_out.put(gdcm::Tag(0x0020, 0x0013), std::to_string(instance));
             std::snprintf(text, sizeof text, "%.6g", g.spacing[2]);
-            put(gdcm::Tag(0x0018, 0x0050), text);  // SliceThickness
-            put(gdcm::Tag(0x0018, 0x0088), text);  // SpacingBetweenSlices
+            tags_out.put(gdcm::Tag(0x0018, 0x0050), text);  // SliceThickness
+            tags_out.put(gdcm::Tag(0x0018, 0x0088), text);  // SpacingBetweenSlices
 
             if (compression == TACO_DICOM_UNCOMPRESSED) {
                 writer.SetImage(*image);
@@ -320,12 +337,7 @@ taco_status taco_dicom_write_multiframe(const taco_geometry *geometry, const flo
         const taco_geometry &g = *geometry;
         const size_t n = voxel_count(g);
         std::vector<int16_t> stored(n);
-        for (size_t i = 0; i < n; ++i) {
-            const double q = std::nearbyint((double(voxels[i]) - intercept) / slope);
-            if (!(q >= std::numeric_limits<int16_t>::min() && q <= std::numeric_limits<int16_t>::max()))
-                fail(TACO_ERR_INVALID_ARGUMENT, "value " + std::to_string(voxels[i]) + " does not fit int16 with the given rescale");
-            stored[i] = static_cast<int16_t>(q);
-        }
+        quantize(voxels, n, slope, intercept, stored.data());
         gdcm::SmartPointer<gdcm::Image> image = new gdcm::Image;
         image->SetNumberOfDimensions(3);
         for (int a = 0; a < 3; ++a) {
@@ -336,34 +348,13 @@ taco_status taco_dicom_write_multiframe(const taco_geometry *geometry, const flo
         const double *d = g.direction;
         const double cosines[6] = {d[0], d[3], d[6], d[1], d[4], d[7]};
         image->SetDirectionCosines(cosines);
-        image->SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
-        image->SetPixelFormat(gdcm::PixelFormat::INT16);
-        image->SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
-        image->SetIntercept(intercept);
-        image->SetSlope(slope);
-        gdcm::DataElement pixels(gdcm::Tag(0x7fe0, 0x0010));
-        pixels.SetByteValue(reinterpret_cast<const char *>(stored.data()), static_cast<uint32_t>(n * sizeof(int16_t)));
-        image->SetDataElement(pixels);
+        set_int16_pixels(*image, stored, slope, intercept);
 
         gdcm::ImageWriter writer;
-        gdcm::File &file = writer.GetFile();
-        gdcm::DataSet &ds = file.GetDataSet();
-        gdcm::StringFilter filter;
-        filter.SetFile(file);
-        auto put = [&](const gdcm::Tag &tag, const std::string &value) {
-            const gdcm::DictEntry &entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag);
-            gdcm::DataElement element(tag);
-            element.SetVR(entry.GetVR());
-            std::string padded = value.empty() ? value : filter.FromString(tag, value.c_str(), value.size());
-            if (padded.size() % 2) padded.push_back(entry.GetVR() == gdcm::VR::UI ? '\0' : ' ');
-            element.SetByteValue(padded.data(), static_cast<uint32_t>(padded.size()));
-            ds.Replace(element);
-        };
-        put(gdcm::Tag(0x0008, 0x0020), "");
-        put(gdcm::Tag(0x0008, 0x0030), "");
+        TagWriter tags_out(writer.GetFile());
         // Enhanced MR Image Storage: GDCM then writes the geometry into the shared and per-frame functional groups.
-        put(gdcm::Tag(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.4.1");
-        for (size_t t = 0; t < tag_count; ++t) put(parse_tag(tags[t].tag), tags[t].value);
+        tags_out.put(gdcm::Tag(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.4.1");
+        tags_out.put_all(tags, tag_count);
         writer.SetImage(*image);
         writer.SetFileName(path);
         if (!writer.Write()) fail(TACO_ERR_IO, std::string(path) + ": could not write");

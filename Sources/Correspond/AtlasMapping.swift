@@ -74,7 +74,7 @@ public struct AtlasMapping: Sendable {
 
         // 1. Affine, on the subject's grid, inside its mask.
         var affineOptions = LinearRegistration.Options.affine
-        affineOptions.levels = Self.levels(resolution: affineResolution, spacing: reference.geometry.spacing.min())
+        affineOptions.levels = RegistrationLevel.pyramid(finest: affineResolution, gridSpacing: reference.geometry.spacing.min())
         affineOptions.samplingFraction = 0.1
         let affine = try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), options: affineOptions)
 
@@ -139,17 +139,6 @@ public struct AtlasMapping: Sendable {
         ]
         return Result(tokenGridSize: t, atlasCoords: coords, atlasLabels: labels, confidence: confidence, affine: affine.transform,
                       displacement: u, metrics: metrics, flags: flags)
-    }
-
-    /// Registration levels at 4x, 2x and 1x `resolution` mm on a grid of `spacing` mm (merged when equal).
-    static func levels(resolution: Double, spacing: Double) -> [RegistrationLevel] {
-        var out: [RegistrationLevel] = []
-        for mm in [4 * resolution, 2 * resolution, resolution] {
-            let shrink = max(1, Int((mm / spacing).rounded()))
-            let level = RegistrationLevel(shrink: shrink, smoothingMM: shrink == 1 ? 0 : mm / 2, iterations: 200)
-            if out.last?.shrink == shrink { out[out.count - 1] = level } else { out.append(level) }
-        }
-        return out
     }
 
     /// The atlas tissue at atlas point `a` (LPS): background outside the template's brain, else the most

@@ -171,12 +171,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// The shape of dataset `name`.
     public func shape(of name: String) throws -> [Int] {
-        try Self.locked {
-            let dataset = H5Dopen2(id, name, chdf5_default())
-            guard dataset >= 0 else { throw Self.error(path, "open dataset \(name)") }
-            defer { H5Dclose(dataset) }
-            let space = H5Dget_space(dataset)
-            defer { H5Sclose(space) }
+        try withDataset(name) { _, space in
             let rank = Int(H5Sget_simple_extent_ndims(space))
             var dims = [hsize_t](repeating: 0, count: rank)
             H5Sget_simple_extent_dims(space, &dims, nil)
@@ -188,12 +183,7 @@ public final class HDF5File: @unchecked Sendable {
     /// (HDF5 converts between numeric types). Checksums are verified on the way.
     public func read<T>(_ name: String, as type: ElementType, start: [Int]? = nil, count: [Int]? = nil, element: T.Type) throws -> [T] {
         precondition(MemoryLayout<T>.stride == type.size, "element size mismatch")
-        return try Self.locked {
-            let dataset = H5Dopen2(id, name, chdf5_default())
-            guard dataset >= 0 else { throw Self.error(path, "open dataset \(name)") }
-            defer { H5Dclose(dataset) }
-            let fileSpace = H5Dget_space(dataset)
-            defer { H5Sclose(fileSpace) }
+        return try withDataset(name) { dataset, fileSpace in
             let rank = Int(H5Sget_simple_extent_ndims(fileSpace))
             var dims = [hsize_t](repeating: 0, count: rank)
             H5Sget_simple_extent_dims(fileSpace, &dims, nil)
@@ -225,14 +215,9 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Dataset `name`'s bytes in its own stored type (checksums verified on the way).
     public func readRaw(_ name: String) throws -> [UInt8] {
-        try Self.locked {
-            let dataset = H5Dopen2(id, name, chdf5_default())
-            guard dataset >= 0 else { throw Self.error(path, "open dataset \(name)") }
-            defer { H5Dclose(dataset) }
+        try withDataset(name) { dataset, space in
             let type = H5Dget_type(dataset)
             defer { H5Tclose(type) }
-            let space = H5Dget_space(dataset)
-            defer { H5Sclose(space) }
             var out = [UInt8](repeating: 0, count: Int(H5Sget_simple_extent_npoints(space)) * H5Tget_size(type))
             let status = out.withUnsafeMutableBytes { H5Dread(dataset, type, chdf5_all(), chdf5_all(), chdf5_default(), $0.baseAddress) }
             guard status >= 0 else { throw Self.error(path, "read dataset \(name)") }
@@ -261,12 +246,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// The file offset and stored size of chunk `index` of dataset `name` (for tests that damage a chunk).
     public func chunkLocation(of name: String, index: Int) throws -> (offset: Int, size: Int) {
-        try Self.locked {
-            let dataset = H5Dopen2(id, name, chdf5_default())
-            guard dataset >= 0 else { throw Self.error(path, "open dataset \(name)") }
-            defer { H5Dclose(dataset) }
-            let space = H5Dget_space(dataset)
-            defer { H5Sclose(space) }
+        try withDataset(name) { dataset, space in
             var mask: UInt32 = 0
             var address: haddr_t = 0
             var size: hsize_t = 0
@@ -275,6 +255,18 @@ public final class HDF5File: @unchecked Sendable {
                 throw Self.error(path, "chunk \(index) of \(name)")
             }
             return (Int(address), Int(size))
+        }
+    }
+
+    /// Runs `body` with dataset `name` and its dataspace open (both closed after), under the lock.
+    private func withDataset<R>(_ name: String, _ body: (hid_t, hid_t) throws -> R) throws -> R {
+        try Self.locked {
+            let dataset = H5Dopen2(id, name, chdf5_default())
+            guard dataset >= 0 else { throw Self.error(path, "open dataset \(name)") }
+            defer { H5Dclose(dataset) }
+            let space = H5Dget_space(dataset)
+            defer { H5Sclose(space) }
+            return try body(dataset, space)
         }
     }
 
@@ -326,12 +318,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// A numeric attribute of object `name`, as doubles (C order).
     public func numbersAttribute(_ attribute: String, of name: String = "/") throws -> [Double] {
-        try Self.locked {
-            let attr = H5Aopen_by_name(id, name, attribute, chdf5_default(), chdf5_default())
-            guard attr >= 0 else { throw Self.error(path, "open attribute \(attribute) of \(name)") }
-            defer { H5Aclose(attr) }
-            let space = H5Aget_space(attr)
-            defer { H5Sclose(space) }
+        try readingAttribute(attribute, of: name) { attr, space in
             let count = max(1, Int(H5Sget_simple_extent_npoints(space)))
             var out = [Double](repeating: 0, count: count)
             guard H5Aread(attr, chdf5_native_double(), &out) >= 0 else { throw Self.error(path, "read attribute \(attribute)") }
@@ -340,12 +327,7 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     private func strings(_ attribute: String, of name: String) throws -> [String] {
-        try Self.locked {
-            let attr = H5Aopen_by_name(id, name, attribute, chdf5_default(), chdf5_default())
-            guard attr >= 0 else { throw Self.error(path, "open attribute \(attribute) of \(name)") }
-            defer { H5Aclose(attr) }
-            let space = H5Aget_space(attr)
-            defer { H5Sclose(space) }
+        try readingAttribute(attribute, of: name) { attr, space in
             let count = Int(H5Sget_simple_extent_npoints(space))
             guard count > 0 else { return [] }
             let type = Self.stringType()
@@ -354,6 +336,18 @@ public final class HDF5File: @unchecked Sendable {
             guard H5Aread(attr, type, &pointers) >= 0 else { throw Self.error(path, "read attribute \(attribute)") }
             defer { H5Dvlen_reclaim(type, space, chdf5_default(), &pointers) }
             return pointers.map { $0.map { String(cString: $0) } ?? "" }
+        }
+    }
+
+    /// Runs `body` with attribute `attribute` of object `name` and its dataspace open, under the lock.
+    private func readingAttribute<R>(_ attribute: String, of name: String, _ body: (hid_t, hid_t) throws -> R) throws -> R {
+        try Self.locked {
+            let attr = H5Aopen_by_name(id, name, attribute, chdf5_default(), chdf5_default())
+            guard attr >= 0 else { throw Self.error(path, "open attribute \(attribute) of \(name)") }
+            defer { H5Aclose(attr) }
+            let space = H5Aget_space(attr)
+            defer { H5Sclose(space) }
+            return try body(attr, space)
         }
     }
 

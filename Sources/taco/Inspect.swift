@@ -1,16 +1,20 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import Shards
 
 /// `taco inspect PATH`: explains an image file or a DICOM folder. Patient tags are never printed.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe an image file (NIfTI, NRRD, MetaImage) or the DICOM series in a folder.",
-        discussion: "Prints geometry (LPS), orientation code, voxel type, intensity range and percentiles; for a DICOM folder, each series with its technical tags. Patient data, dates and UIDs are never printed."
+        abstract: "Describe an image file (NIfTI, NRRD, MetaImage), a shard (HDF5), or the DICOM series in a folder.",
+        discussion: "Prints geometry (LPS), orientation code, voxel type, intensity range and percentiles; for a DICOM folder, each series with its technical tags; for a shard, its subjects (modalities, shapes, flags). Patient data, dates and UIDs are never printed."
     )
 
-    @Argument(help: "An image file or a folder of DICOM files.")
+    @Argument(help: "An image file, a shard, or a folder of DICOM files.")
     var path: String
+
+    @Flag(name: .long, help: "For a shard: read every chunk and check its checksum (exit 1 if any fails).")
+    var verify = false
 
     func run() throws {
         let url = URL(fileURLWithPath: path)
@@ -21,12 +25,30 @@ struct Inspect: ParsableCommand {
         do {
             if isDirectory.boolValue {
                 print(InspectionText.describe(try DICOMFolderSurvey(url), folder: path))
+            } else if Self.isHDF5(url) {
+                let shard = try ShardReader(url: url)
+                print(try InspectionText.describe(shard, path: path))
+                if verify {
+                    let problems = try shard.verify()
+                    print(problems.isEmpty ? "verify: every chunk's checksum holds" : "verify: \(problems.count) damaged dataset(s)")
+                    problems.forEach { print("  " + $0) }
+                    if !problems.isEmpty { throw ExitCode(1) }
+                }
             } else {
                 print(InspectionText.describe(try ImageInspection(url), path: path))
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             throw CommandFailure(message: "\(error)")
         }
+    }
+
+    /// Whether `url` starts with the HDF5 signature.
+    static func isHDF5(_ url: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 8)) == Data([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a])
     }
 }
 

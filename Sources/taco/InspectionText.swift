@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Shards
 
 /// Text layout of inspection reports (printing only; the facts come from Imaging).
 enum InspectionText {
@@ -47,6 +48,20 @@ enum InspectionText {
         }
         for (path, reason) in survey.unreadable.prefix(20) { lines.append("not DICOM: \(path): \(reason)") }
         if survey.unreadable.count > 20 { lines.append("... and \(survey.unreadable.count - 20) more files that are not DICOM") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ shard: ShardReader, path: String) throws -> String {
+        let keys = try shard.keys()
+        var lines = ["\(path)", "  format       taco-shard version 1", "  atlas        \(shard.atlas)",
+                     "  token stride \(shard.tokenStride) voxels", "  created by   \(shard.createdBy)", "  subjects     \(keys.count)"]
+        for key in keys {
+            let d = try shard.describe(key)
+            lines.append("  \(key): \(d.modalities.joined(separator: " ")), \(d.size.x) x \(d.size.y) x \(d.size.z) voxels at "
+                         + d.spacing.map { String(format: "%.3g", $0) }.joined(separator: " x ") + " mm, tokens "
+                         + "\(d.tokenGridSize.x) x \(d.tokenGridSize.y) x \(d.tokenGridSize.z)"
+                         + (d.flags.isEmpty ? "" : "; flags: " + d.flags.joined(separator: "; ")))
+        }
         return lines.joined(separator: "\n")
     }
 

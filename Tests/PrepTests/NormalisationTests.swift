@@ -29,10 +29,10 @@ import Testing
     }
 
     @Test func registrationLevelsFollowTheResolutionInMillimetres() {
-        let onOneMM = SessionPreparation.registrationLevels(resolution: 2, gridSpacing: 1)
+        let onOneMM = RegistrationLevel.pyramid(finest: 2, gridSpacing: 1)
         #expect(onOneMM.map(\.shrink) == [8, 4, 2] && onOneMM.map(\.smoothingMM) == [4, 2, 1])
         // On a 3 mm grid 8, 4 and 2 mm round to shrink 3, 1, 1: two levels, the last unsmoothed.
-        let onThreeMM = SessionPreparation.registrationLevels(resolution: 2, gridSpacing: 3)
+        let onThreeMM = RegistrationLevel.pyramid(finest: 2, gridSpacing: 3)
         #expect(onThreeMM.map(\.shrink) == [3, 1] && onThreeMM.last?.smoothingMM == 0)
     }
 }

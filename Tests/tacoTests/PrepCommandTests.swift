@@ -87,8 +87,9 @@ enum PrepFixture {
         // brain's centroid (subject frame = T1w scanner frame) within half a voxel.
         for subject in PrepFixture.subjects {
             let label = names[subject["label"] as! String]!
-            let anat = try #require(try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("sub-\(label)").path)
-                .first { $0.hasPrefix("ses-") }).map { out.appendingPathComponent("sub-\(label)/\($0)/anat") }!
+            let session = try #require(try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("sub-\(label)").path)
+                .first { $0.hasPrefix("ses-") })
+            let anat = out.appendingPathComponent("sub-\(label)/\(session)/anat")
             let mask = try NIfTIFile.read(try #require(try FileManager.default.contentsOfDirectory(at: anat, includingPropertiesForKeys: nil)
                 .first { $0.lastPathComponent.hasSuffix("_desc-brain_mask.nii.gz") })).0
             let labels = try NIfTIFile.read(PrepFixture.root.appendingPathComponent("dump/truth").appendingPathComponent(subject["labels"] as! String)).0

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// The built `taco` binary, run as a user runs it: its output and exit status.
 enum TacoProcess {
@@ -24,28 +25,10 @@ enum TacoProcess {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let errors = ErrorDrain(err.fileHandleForReading)
+        let errors = PipeReader(err.fileHandleForReading)
         whileRunning?(process)
         let o = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errors.wait(), as: UTF8.self))
-    }
-}
-
-/// Reads a pipe to its end on another thread (so that a chatty standard error cannot block the process).
-private final class ErrorDrain: @unchecked Sendable {
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread { [self] in
-            data = handle.readDataToEndOfFile()
-            done.signal()
-        }.start()
-    }
-
-    func wait() -> Data {
-        done.wait()
-        return data
     }
 }

@@ -14,6 +14,19 @@ public struct RegistrationLevel: Sendable, Equatable {
         self.smoothingMM = smoothingMM
         self.iterations = iterations
     }
+
+    /// Levels at 4x, 2x and 1x `finest` mm on a grid of `gridSpacing` mm: shrink factors rounded (at
+    /// least 1), smoothing sigma half the level's resolution (none at shrink 1), `iterations` at most;
+    /// levels that round to the same shrink factor are merged (the finer smoothing kept).
+    public static func pyramid(finest: Double, gridSpacing: Double, iterations: Int = 200) -> [RegistrationLevel] {
+        var levels: [RegistrationLevel] = []
+        for mm in [4 * finest, 2 * finest, finest] {
+            let shrink = max(1, Int((mm / gridSpacing).rounded()))
+            let level = RegistrationLevel(shrink: shrink, smoothingMM: shrink == 1 ? 0 : mm / 2, iterations: iterations)
+            if levels.last?.shrink == shrink { levels[levels.count - 1] = level } else { levels.append(level) }
+        }
+        return levels
+    }
 }
 
 // MARK: - Bridging helpers

@@ -84,7 +84,7 @@ public struct PrepBatch: Sendable {
             return failed
         }
         // The worker's diagnostics are drained on another thread so that neither pipe can fill up.
-        let diagnostics = PipeDrain(errors.fileHandleForReading)
+        let diagnostics = PipeReader(errors.fileHandleForReading)
         do {
             let encoder = JSONEncoder()
             try input.fileHandleForWriting.write(contentsOf: encoder.encode(job))
@@ -153,23 +153,5 @@ private final class BatchState: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return results.map { $0 ?? SessionOutcome(status: .failed) }
-    }
-}
-
-/// Reads a pipe to its end on a background thread.
-private final class PipeDrain: @unchecked Sendable {
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread { [self] in
-            data = handle.readDataToEndOfFile()
-            done.signal()
-        }.start()
-    }
-
-    func wait() -> Data {
-        done.wait()
-        return data
     }
 }

@@ -22,7 +22,7 @@ import Imaging
 public struct SessionPreparation: Sendable {
     public var targetSpacing = 1.0
     public var referenceOrder = ["T1w", "T1w-CE", "T2w", "FLAIR", "PDw", "CT", "PET"]
-    /// Rigid or affine; its levels are replaced by ``registrationLevels(gridSpacing:)``.
+    /// Rigid or affine; its levels are replaced by `RegistrationLevel.pyramid(finest: registrationResolution, ...)`.
     public var registration = LinearRegistration.Options.rigid
     /// The registration's finest resolution, mm: levels at 4x, 2x and 1x of it (shrink factors relative
     /// to the grid). 2 mm by default: a full-resolution level at 1 mm costs about 3x the whole
@@ -109,7 +109,7 @@ public struct SessionPreparation: Sendable {
         var aligned: [String: Volume] = [reference: fixed.extracting(from: box.low, size: box.size)]
         var registrations: [String: LinearRegistration.Result] = [:]
         var levelled = registration
-        levelled.levels = Self.registrationLevels(resolution: registrationResolution, gridSpacing: grid.spacing.min())
+        levelled.levels = RegistrationLevel.pyramid(finest: registrationResolution, gridSpacing: grid.spacing.min())
         levelled.samplingFraction = registrationSampling
         for input in inputs where input.modality != reference {
             let result = try timed(\.register) {
@@ -133,19 +133,6 @@ public struct SessionPreparation: Sendable {
         }
         return Result(reference: reference, volumes: volumes, mask: mask, registrations: registrations,
                       referenceAnisotropy: anisotropy, times: times)
-    }
-
-    /// Levels at 4x, 2x and 1x `resolution` mm on a grid of `gridSpacing` mm: shrink factors rounded
-    /// (at least 1), smoothing sigma half the level's resolution (none at shrink 1), 200 iterations at
-    /// most; levels that round to the same shrink factor are merged.
-    public static func registrationLevels(resolution: Double, gridSpacing: Double) -> [RegistrationLevel] {
-        var levels: [RegistrationLevel] = []
-        for mm in [4 * resolution, 2 * resolution, resolution] {
-            let shrink = max(1, Int((mm / gridSpacing).rounded()))
-            let level = RegistrationLevel(shrink: shrink, smoothingMM: shrink == 1 ? 0 : mm / 2, iterations: 200)
-            if levels.last?.shrink == shrink { levels[levels.count - 1] = level } else { levels.append(level) }
-        }
-        return levels
     }
 
     /// MR classes (bias correction applies to them).
