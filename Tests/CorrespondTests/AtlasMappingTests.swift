@@ -5,14 +5,17 @@ import Testing
 @testable import Prep
 @testable import Synth
 
-/// Two synthetic subjects (BIDS, small voxels), their T1w prepared at 2 mm, mapped to the bundled atlas.
+/// Two synthetic subjects (BIDS), their T1w prepared and mapped to the bundled atlas. By default small voxels,
+/// prepared at 2 mm, SyN at 4 mm, tokens every 4 mm (25 s); with TACO_CORRESPOND_FULL=1 clinical voxels, 1 mm,
+/// SyN at 2 mm, tokens every 4 mm (2.5 min; the figures in docs/correspond.md).
 enum MappedCohort {
+    static let full = ProcessInfo.processInfo.environment["TACO_CORRESPOND_FULL"] != nil
     static let atlasFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("atlases/mni152-2009a-sym")
     static let root = FileManager.default.temporaryDirectory.appendingPathComponent("taco-correspond-\(UUID().uuidString)")
     static let truth: CohortTruth = {
         atexit { try? FileManager.default.removeItem(at: MappedCohort.root) }
-        return try! CohortSynthesizer(options: SynthOptions(subjects: 2, seed: 8, atlas: atlasFolder.path, size: .small, formats: [.bids]),
+        return try! CohortSynthesizer(options: SynthOptions(subjects: 2, seed: 8, atlas: atlasFolder.path, size: MappedCohort.full ? .default : .small, formats: [.bids]),
                                       version: "test").run(into: root)
     }()
 
@@ -24,15 +27,15 @@ enum MappedCohort {
 
     static let mapping: AtlasMapping = {
         var m = AtlasMapping()
-        m.tokenStride = 2
-        m.deformableResolution = 4   // test speed: 2 mm (the default) takes 5x longer for the same mean error here
+        m.tokenStride = MappedCohort.full ? 4 : 2
+        m.deformableResolution = MappedCohort.full ? 2 : 4
         return m
     }()
 
     static let subjects: [Subject] = {
         let atlas = try! Atlas(folder: atlasFolder)
         var preparation = SessionPreparation()
-        preparation.targetSpacing = 2
+        preparation.targetSpacing = MappedCohort.full ? 1 : 2
         return truth.subjects.map { s in
             let t1 = root.appendingPathComponent("bids/sub-\(s.label)/ses-01/anat/sub-\(s.label)_ses-01_T1w.nii.gz")
             let prepared = try! preparation.prepare([.init(modality: "T1w", volume: try! NIfTIFile.read(t1).0)])
@@ -94,15 +97,16 @@ enum MappedCohort {
     @Test func mutualNearestNeighboursInAtlasSpacePairTrulyCorrespondingPoints() throws {
         let a = MappedCohort.subjects[0], b = MappedCohort.subjects[1]
         let ta = Self.tokens(a), tb = Self.tokens(b)
-        let radius = 2.0 * Double(MappedCohort.mapping.tokenStride)   // one token spacing, mm
+        let radius = (MappedCohort.full ? 1.0 : 2.0) * Double(MappedCohort.mapping.tokenStride)   // one token spacing, mm
         let pairs = MutualNearestNeighbours.match(ta.map { Self.stored(a, $0.0) }, tb.map { Self.stored(b, $0.0) }, radius: radius)
         #expect(pairs.count > ta.count / 4, "\(pairs.count) pairs for \(ta.count) tokens")
         // Truly corresponding: their true atlas points lie within 3 mm of each other.
         let good = pairs.filter { i, u in length(a.truthMap.value(at: ta[i].1) - b.truthMap.value(at: tb[u].1)) <= 3 }.count
         let fraction = Double(good) / Double(pairs.count)
         print(String(format: "%d pseudo-correspondences, %.1f%% within 3 mm of the truth", pairs.count, 100 * fraction))
-        // Issue 5 asks for 90%; the registration reaches 74% so far (1.5-1.9 mm mean coordinate error). This
-        // guards what exists; raising it to 0.9 is open work (see docs/correspond.md).
+        // Issue 5 asks for 90%; the registration reaches 74% at these CI settings (1.5-1.9 mm mean coordinate
+        // error) and 88% at clinical resolution (TACO_CORRESPOND_FULL=1). This guards what exists; raising it
+        // to 0.9 is open work (see docs/correspond.md).
         #expect(fraction >= 0.7)
     }
 
