@@ -69,7 +69,7 @@ let package = Package(
         // Atlases, atlas registration, atlas-coordinate maps (`taco correspond`).
         .target(
             name: "Correspond",
-            dependencies: ["Imaging"],
+            dependencies: ["Imaging", "Shards"],
             swiftSettings: optimizedInDebug
         ),
         // The HDF5 shard format: schema, writer, reader (Correspond writes, Train reads).
@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "PrepTests", dependencies: ["Prep", "Synth", "Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
-        .testTarget(name: "CorrespondTests", dependencies: ["Correspond", "Synth", "Prep", "Imaging"]),
+        .testTarget(name: "CorrespondTests", dependencies: ["Correspond", "Shards", "Synth", "Prep", "Imaging"]),
         .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging", "Shards"]),
     ],
     swiftLanguageModes: [.v6],
