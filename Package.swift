@@ -75,7 +75,7 @@ let package = Package(
         // The HDF5 shard format: schema, writer, reader (Correspond writes, Train reads).
         .target(
             name: "Shards",
-            dependencies: ["CHDF5"],
+            dependencies: ["CHDF5", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedInDebug
         ),
         .executableTarget(

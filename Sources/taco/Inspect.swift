@@ -13,7 +13,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "An image file, a shard, or a folder of DICOM files.")
     var path: String
 
-    @Flag(name: .long, help: "For a shard: read every chunk and check its checksum (exit 1 if any fails).")
+    @Flag(name: .long, help: "For a shard: read every chunk and check its checksum; for a manifest (dataset.json): check every shard's size and SHA-256 (exit 1 on any problem).")
     var verify = false
 
     func run() throws {
@@ -25,6 +25,14 @@ struct Inspect: ParsableCommand {
         do {
             if isDirectory.boolValue {
                 print(InspectionText.describe(try DICOMFolderSurvey(url), folder: path))
+            } else if url.pathExtension == "json", let manifest = try? ShardManifest.read(from: url) {
+                print(InspectionText.describe(manifest, path: path))
+                if verify {
+                    let problems = try manifest.verify(folder: url.deletingLastPathComponent())
+                    print(problems.isEmpty ? "verify: every shard is present with its size and SHA-256" : "verify: \(problems.count) problem(s)")
+                    problems.forEach { print("  " + $0) }
+                    if !problems.isEmpty { throw ExitCode(1) }
+                }
             } else if Self.isHDF5(url) {
                 let shard = try ShardReader(url: url)
                 print(try InspectionText.describe(shard, path: path))

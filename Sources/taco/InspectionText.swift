@@ -65,5 +65,17 @@ enum InspectionText {
         return lines.joined(separator: "\n")
     }
 
+    static func describe(_ manifest: ShardManifest, path: String) -> String {
+        let flagged = manifest.subjects.filter { !$0.flags.isEmpty }.count
+        let bytes = manifest.shards.map(\.bytes).reduce(0, +)
+        var lines = ["\(path)", "  format       taco-shard manifest version \(manifest.version)", "  atlas        \(manifest.atlas)",
+                     "  token stride \(manifest.tokenStride) voxels",
+                     String(format: "  shards       %d (%.1f MB)", manifest.shards.count, Double(bytes) / 1e6),
+                     "  subjects     \(manifest.subjects.count) (\(flagged) flagged)"]
+        let modalities = Dictionary(grouping: manifest.subjects.flatMap(\.modalities), by: { $0 }).mapValues(\.count)
+        lines.append("  modalities   " + modalities.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+
     private static func format(_ v: Vector3) -> String { String(format: "%.4g, %.4g, %.4g", v.x, v.y, v.z) }
 }

@@ -25,6 +25,13 @@ import Testing
         #expect(described.out.contains("sub-1a2b_ses-3c: T1w FLAIR, 20 x 18 x 16 voxels at 1 x 1 x 1 mm, tokens 5 x 5 x 4; flags: folding above 1%"))
         #expect(described.out.contains("every chunk's checksum holds"))
 
+        // The manifest beside it.
+        let manifestURL = folder.appendingPathComponent(ShardManifest.fileName)
+        try ShardManifest.build(shards: [url], configuration: [:]).write(to: manifestURL)
+        let listed = try TacoProcess.run(["inspect", manifestURL.path, "--verify"])
+        #expect(listed.status == 0 && listed.out.contains("subjects     1 (1 flagged)") && listed.out.contains("modalities   FLAIR 1, T1w 1")
+                && listed.out.contains("every shard is present"), "\(listed.out)\n\(listed.err)")
+
         let chunk = try HDF5File.open(url).chunkLocation(of: "/subjects/sub-1a2b_ses-3c/image", index: 0)
         var bytes = try Data(contentsOf: url)
         bytes[chunk.offset + chunk.size / 3] ^= 0x01
@@ -32,5 +39,7 @@ import Testing
         let damaged = try TacoProcess.run(["inspect", url.path, "--verify"])
         #expect(damaged.status == 1 && damaged.out.contains("1 damaged dataset(s)") && damaged.out.contains("/subjects/sub-1a2b_ses-3c/image"),
                 "\(damaged.out)\n\(damaged.err)")
+        let changed = try TacoProcess.run(["inspect", manifestURL.path, "--verify"])
+        #expect(changed.status == 1 && changed.out.contains("shard-0001.h5: SHA-256 differs"), "\(changed.out)")
     }
 }
