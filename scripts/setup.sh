@@ -9,6 +9,8 @@ packages=(
   libhdf5-dev              # serial HDF5
   libopenblas-dev          # BLAS
   pkg-config zlib1g-dev
+  python3-venv             # the test-side Python environment (nibabel, pydicom, h5py cross-checks)
+  time                     # /usr/bin/time: peak memory in Benchmarks/prep/run.sh
 )
 
 missing=()

@@ -25,9 +25,10 @@ read -r taco_s taco_kb < "$work/taco.time"
 read -r ref_s ref_kb < "$work/reference.time"
 sessions=$(grep -c "prepared in" "$work/taco.log" || true)
 echo
-printf "taco prep          %6.1f s for %d sessions (%.1f s/session), peak %4.0f MiB (parent)\n" "$taco_s" "$sessions" \
-  "$(echo "$taco_s / $sessions" | bc -l)" "$(echo "$taco_kb / 1024" | bc -l)"
-printf "dcm2niix+SimpleITK %6.1f s (%.1f s/session), peak %4.0f MiB\n" "$ref_s" "$(echo "$ref_s / $sessions" | bc -l)" \
-  "$(echo "$ref_kb / 1024" | bc -l)"
-printf "ratio taco / reference: %.2f (aim: 0.33 or less)\n" "$(echo "$taco_s / $ref_s" | bc -l)"
+# awk for the arithmetic: it is in every Debian base system (bc is not).
+awk -v ts="$taco_s" -v tk="$taco_kb" -v rs="$ref_s" -v rk="$ref_kb" -v n="$sessions" 'BEGIN {
+  printf "taco prep          %6.1f s for %d sessions (%.1f s/session), largest process %4.0f MiB\n", ts, n, ts / n, tk / 1024
+  printf "dcm2niix+SimpleITK %6.1f s (%.1f s/session), peak %4.0f MiB\n", rs, rs / n, rk / 1024
+  printf "ratio taco / reference: %.2f (aim: 0.33 or less)\n", ts / rs
+}'
 grep -E "scanned|worker time" "$work/taco.log" || true
