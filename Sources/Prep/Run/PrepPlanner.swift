@@ -88,19 +88,27 @@ public struct PrepPlanner: Sendable {
             return id
         }
 
+        // Each input walked once; a BIDS dataset's files go to NIfTI discovery only.
+        var files: [URL] = []
+        var bidsRoots: [String] = []
         for (k, input) in inputs.enumerated() {
             guard FileManager.default.fileExists(atPath: input.path) else {
                 throw PrepFailure("\(input.path): no such file or folder")
             }
-            let isFolder = try FileTree.isFolder(input)
-            if isFolder, try FileTree.regularFiles(under: input).isEmpty {
+            guard try FileTree.isFolder(input) else { files.append(input); continue }
+            let below = try FileTree.regularFiles(under: input)
+            if below.isEmpty {
                 problems.append(InputProblem(file: "input-\(k + 1)", reason: "input \(k + 1) is an empty folder: nothing to prepare"))
+            }
+            if FileManager.default.fileExists(atPath: input.appendingPathComponent("dataset_description.json").path) {
+                bidsRoots.append(input.path + "/")
+            } else {
+                files += below
             }
         }
 
         // DICOM.
-        let nonNIfTI = try inputs.flatMap { try FileTree.isFolder($0) ? try FileTree.regularFiles(under: $0) : [$0] }
-            .filter { !ImageFile.isNIfTI($0) && !isInsideBIDS($0, inputs) }
+        let nonNIfTI = files.filter { url in !ImageFile.isNIfTI(url) && !bidsRoots.contains { url.path.hasPrefix($0) } }
         let candidates = nonNIfTI.filter { !Self.ignoredExtensions.contains($0.pathExtension.lowercased()) }
         ignored += nonNIfTI.count - candidates.count
         let scanStart = Date()
@@ -180,14 +188,6 @@ public struct PrepPlanner: Sendable {
     /// The first three of `items`, and how many more.
     static func listed(_ items: [String]) -> String {
         items.prefix(3).joined(separator: "; ") + (items.count > 3 ? "; and \(items.count - 3) more" : "")
-    }
-
-    /// Whether `url` lies inside one of the inputs that is a BIDS dataset (handled by NIfTI discovery).
-    func isInsideBIDS(_ url: URL, _ inputs: [URL]) -> Bool {
-        inputs.contains { root in
-            FileManager.default.fileExists(atPath: root.appendingPathComponent("dataset_description.json").path)
-                && url.path.hasPrefix(root.path + "/")
-        }
     }
 
     /// The whitelisted fields of a BIDS JSON sidecar beside `url`, as JSON text.
