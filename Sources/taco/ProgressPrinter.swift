@@ -1,20 +1,24 @@
 import Foundation
-import Prep
 
-/// Shows a `taco prep` run's progress: a bar with an ETA on a terminal (standard error), plain lines, or
+/// Shows the progress of a batch (`taco prep`, `taco correspond`): a bar with an ETA on a terminal (standard error), plain lines, or
 /// JSON lines (one object per event). Only pseudonymous labels and counts are printed.
 final class ProgressPrinter: @unchecked Sendable {
     private let style: ProgressStyle
+    /// What the bar counts ("sessions", "subjects").
+    private let unit: String
     private let lock = NSLock()
     private var total = 0, done = 0, failed = 0
-    private var started = Date()
+    private var startDate = Date()
 
-    init(style: ProgressStyle) { self.style = style }
+    init(style: ProgressStyle, unit: String) {
+        self.style = style
+        self.unit = unit
+    }
 
     func begin(total: Int) {
         lock.withLock {
             self.total = total
-            started = Date()
+            startDate = Date()
             if style == .bar { drawBar() }
         }
     }
@@ -31,29 +35,26 @@ final class ProgressPrinter: @unchecked Sendable {
         }
     }
 
-    func event(_ event: PrepBatch.Event) {
+    /// A unit started (JSON lines only).
+    func started(_ fields: [String: Any]) {
+        lock.withLock { if style == .json { emit(["event": "started"].merging(fields) { a, _ in a }) } }
+    }
+
+    /// A unit finished: `line` for plain output (and for the bar when it failed), `fields` for JSON.
+    func finished(line: String, failed isFailure: Bool, fields: [String: Any]) {
         lock.withLock {
-            switch event {
-            case let .started(index, job):
-                if style == .json { emit(["event": "started", "index": index, "subject": job.subject, "session": job.session]) }
-            case let .finished(index, job, outcome, seconds):
-                done += 1
-                if outcome.status == .failed { failed += 1 }
-                switch style {
-                case .json:
-                    var object: [String: Any] = ["event": "finished", "index": index, "subject": job.subject, "session": job.session,
-                                                 "status": outcome.status.rawValue, "seconds": seconds, "modalities": outcome.modalities,
-                                                 "qc_flags": outcome.qcFlags, "peak_memory_bytes": outcome.peakMemoryBytes]
-                    if let reason = outcome.reason { object["reason"] = reason }
-                    emit(object)
-                case .plain:
-                    write(describe(job, outcome, seconds))
-                case .bar:
-                    if outcome.status == .failed { FileHandle.standardError.write(Data("\r\u{1B}[K\(describe(job, outcome, seconds))\n".utf8)) }
-                    drawBar()
-                case .auto:
-                    break
-                }
+            done += 1
+            if isFailure { failed += 1 }
+            switch style {
+            case .json:
+                emit(["event": "finished"].merging(fields) { a, _ in a })
+            case .plain:
+                write("[\(done)/\(total)] " + line)
+            case .bar:
+                if isFailure { FileHandle.standardError.write(Data("\r\u{1B}[K[\(done)/\(total)] \(line)\n".utf8)) }
+                drawBar()
+            case .auto:
+                break
             }
         }
     }
@@ -62,30 +63,17 @@ final class ProgressPrinter: @unchecked Sendable {
         lock.withLock { if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) } }
     }
 
-    private func describe(_ job: SessionJob, _ outcome: SessionOutcome, _ seconds: Double) -> String {
-        let head = "[\(done)/\(total)] \(job.name)"
-        switch outcome.status {
-        case .prepared:
-            let flags = outcome.qcFlags.isEmpty ? "" : "; QC: " + outcome.qcFlags.joined(separator: "; ")
-            return String(format: "%@ prepared in %.1f s (%@)%@", head, seconds, outcome.modalities.joined(separator: " "), flags)
-        case .skipped:
-            return "\(head) up to date (\(outcome.modalities.joined(separator: " ")))"
-        case .failed:
-            return "\(head) FAILED: \(outcome.reason ?? "unknown reason")"
-        }
-    }
-
     private func drawBar() {
         let width = 30
         let filled = total == 0 ? width : width * done / total
         var eta = ""
         if done > 0 && done < total {
-            let remaining = Date().timeIntervalSince(started) / Double(done) * Double(total - done)
+            let remaining = Date().timeIntervalSince(startDate) / Double(done) * Double(total - done)
             eta = String(format: " ETA %dm%02ds", Int(remaining) / 60, Int(remaining) % 60)
         }
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let failures = failed > 0 ? " \(failed) failed" : ""
-        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) sessions\(failures)\(eta)".utf8))
+        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(unit)\(failures)\(eta)".utf8))
     }
 
     /// A line on standard output, unbuffered (lines from several threads stay whole and in order).

@@ -34,107 +34,52 @@ public struct PrepBatch: Sendable {
 
     /// Runs every job of `plan`; returns the outcomes in the plan's job order.
     public func run(_ plan: PrepPlan, events: @escaping @Sendable (Event) -> Void) -> [SessionOutcome] {
-        // A worker that dies before reading its job must not take the batch down with SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
         let state = BatchState(count: plan.jobs.count)
-        let threads = min(jobs, max(1, plan.jobs.count))
-        let group = DispatchGroup()
-        for _ in 0..<threads {
-            group.enter()
-            let thread = Thread { [self] in
-                while let index = state.next() {
-                    let job = plan.jobs[index]
-                    let start = Date()
-                    if !force, let done = SessionWorker.upToDate(job) {
-                        state.finish(index, done) { events(.finished(index: index, job: job, outcome: done, seconds: 0)) }
-                        continue
-                    }
-                    state.report { events(.started(index: index, job: job)) }
-                    PreparedSessionWriter.removeLeftovers(subject: job.subject, session: job.session, under: URL(fileURLWithPath: job.output))
-                    let outcome = runWorker(job)
-                    if outcome.status == .failed {
-                        PreparedSessionWriter.removeLeftovers(subject: job.subject, session: job.session, under: URL(fileURLWithPath: job.output))
-                    }
-                    let seconds = Date().timeIntervalSince(start)
-                    state.finish(index, outcome) { events(.finished(index: index, job: job, outcome: outcome, seconds: seconds)) }
-                }
-                group.leave()
+        JobPool.run(count: plan.jobs.count, threads: jobs) { [self] index in
+            let job = plan.jobs[index]
+            let start = Date()
+            if !force, let done = SessionWorker.upToDate(job) {
+                state.finish(index, done) { events(.finished(index: index, job: job, outcome: done, seconds: 0)) }
+                return
             }
-            thread.stackSize = 8 << 20
-            thread.start()
+            state.report { events(.started(index: index, job: job)) }
+            PreparedSessionWriter.removeLeftovers(subject: job.subject, session: job.session, under: URL(fileURLWithPath: job.output))
+            let outcome = runWorker(job)
+            if outcome.status == .failed {
+                PreparedSessionWriter.removeLeftovers(subject: job.subject, session: job.session, under: URL(fileURLWithPath: job.output))
+            }
+            let seconds = Date().timeIntervalSince(start)
+            state.finish(index, outcome) { events(.finished(index: index, job: job, outcome: outcome, seconds: seconds)) }
         }
-        group.wait()
         return state.outcomes()
     }
 
     /// One worker process for `job`.
     func runWorker(_ job: SessionJob) -> SessionOutcome {
         var failed = SessionOutcome(status: .failed)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: worker[0])
-        process.arguments = Array(worker.dropFirst()) + ["--threads", String(threadsPerWorker)]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        do {
-            try process.run()
-        } catch {
-            failed.reason = "could not start a worker process: \(error)"
-            return failed
-        }
-        // The worker's diagnostics are drained on another thread so that neither pipe can fill up.
-        let diagnostics = PipeReader(errors.fileHandleForReading)
-        do {
-            let encoder = JSONEncoder()
-            try input.fileHandleForWriting.write(contentsOf: encoder.encode(job))
-        } catch {
-            // The worker died before reading: its exit status tells why.
-        }
-        try? input.fileHandleForWriting.close()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderr = diagnostics.wait()
+        let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
         let paths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
-
-        if process.terminationReason == .uncaughtSignal {
-            let signal = process.terminationStatus
-            failed.reason = "the worker was killed by signal \(signal) (\(Self.signalName(signal))) while preparing this session"
-            return failed
+        switch process.run(input: (try? JSONEncoder().encode(job)) ?? Data()) {
+        case .outcome(let line):
+            if let outcome = try? JSONDecoder().decode(SessionOutcome.self, from: line) { return outcome }
+            failed.reason = "the worker's outcome is not readable"
+        case let .signal(signal, name):
+            failed.reason = "the worker was killed by signal \(signal) (\(name)) while preparing this session"
+        case let .noOutcome(status, lastError):
+            failed.reason = "the worker exited with status \(status) without an outcome: " + PreparedDataset.redacting(lastError, paths: paths)
+        case .notStarted(let reason):
+            failed.reason = reason
         }
-        let lines = String(decoding: stdout, as: UTF8.self).split(separator: "\n")
-        if let line = lines.last(where: { $0.hasPrefix(Self.outcomePrefix) }),
-           let outcome = try? JSONDecoder().decode(SessionOutcome.self, from: Data(line.dropFirst(Self.outcomePrefix.count).utf8)) {
-            return outcome
-        }
-        let last = String(decoding: stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no message"
-        failed.reason = "the worker exited with status \(process.terminationStatus) without an outcome: "
-            + PreparedDataset.redacting(last, paths: paths)
         return failed
-    }
-
-    static func signalName(_ signal: Int32) -> String {
-        let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGKILL: "SIGKILL", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
-                                      SIGILL: "SIGILL", SIGTERM: "SIGTERM", SIGINT: "SIGINT"]
-        return names[signal] ?? "signal"
     }
 }
 
 /// The batch's shared counters and results, behind a lock.
 private final class BatchState: @unchecked Sendable {
     private let lock = NSLock()
-    private var nextIndex = 0
     private var results: [SessionOutcome?]
 
     init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func next() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard nextIndex < results.count else { return nil }
-        nextIndex += 1
-        return nextIndex - 1
-    }
 
     func finish(_ index: Int, _ outcome: SessionOutcome, then notify: () -> Void) {
         lock.lock()

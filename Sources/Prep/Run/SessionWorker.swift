@@ -10,7 +10,7 @@ import Imaging
 public enum SessionWorker {
     public static func run(_ job: SessionJob) -> SessionOutcome {
         var outcome = prepare(job)
-        outcome.peakMemoryBytes = peakResidentBytes()
+        outcome.peakMemoryBytes = WorkerProcess.peakResidentBytes()
         return outcome
     }
 
@@ -103,13 +103,5 @@ public enum SessionWorker {
         guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("subject.json").path),
               let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
         return summary["qc_flags"] as? [String] ?? []
-    }
-
-    /// This process's peak resident set (VmHWM in /proc/self/status), bytes; 0 where unknown.
-    public static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
-        return kB * 1024
     }
 }

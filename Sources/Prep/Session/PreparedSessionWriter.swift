@@ -152,46 +152,11 @@ public struct PreparedSessionWriter: Sendable {
     /// 99th percentile inside the mask (black outside), the mask outline in red. Neurological convention: the patient's
     /// right (+x in RAS) on the picture's right, anterior and superior up.
     static func qcPicture(_ result: SessionPreparation.Result) -> PNGImage {
-        let g = result.grid
-        let s = g.size
-        // Each view: (width axis, height axis, fixed axis, fixed index). Rows are drawn top = superior/anterior.
-        let views: [(Int, Int, Int, Int)] = [(0, 1, 2, s.z / 2), (0, 2, 1, s.y / 2), (1, 2, 0, s.x / 2)]
-        let widths = views.map { s[$0.0] }, heights = views.map { s[$0.1] }
-        let rowHeight = heights.max()!, width = widths.reduce(0, +)
-        let modalities = result.volumes.keys.sorted()
-        var picture = PNGImage(width: width, height: rowHeight * modalities.count, channels: 3)
-        for (row, modality) in modalities.enumerated() {
-            let volume = result.volumes[modality]!
-            let inside = volume.voxels.indices.filter { result.mask.voxels[$0] > 0 }.map { volume.voxels[$0] }
-            let summary = IntensitySummary(values: inside, stride: max(1, inside.count / 500_000))
-            let low = summary.percentile(1), high = max(summary.percentile(99), low + 1e-6)
-            var x0 = 0
-            for (v, view) in views.enumerated() {
-                for a in 0..<widths[v] { for b in 0..<heights[v] {
-                    var index = SIMD3<Int>.zero
-                    index[view.0] = a
-                    index[view.1] = b
-                    index[view.2] = view.3
-                    let value = volume[index.x, index.y, index.z]
-                    let inside = result.mask[index.x, index.y, index.z] > 0
-                    let grey = inside ? UInt8(max(0, min(255, (value - low) / (high - low) * 255))) : 0
-                    var edge = false
-                    if inside {
-                        for (da, db) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
-                            var n = index
-                            n[view.0] += da
-                            n[view.1] += db
-                            if n[view.0] < 0 || n[view.1] < 0 || n[view.0] >= s[view.0] || n[view.1] >= s[view.1]
-                                || result.mask[n.x, n.y, n.z] == 0 { edge = true }
-                        }
-                    }
-                    let y = row * rowHeight + (heights[v] - 1 - b)
-                    picture[x: x0 + a, y: y] = edge ? [255, 0, 0] : [grey, grey, grey]
-                } }
-                x0 += widths[v]
-            }
-        }
-        return picture
+        let inside = result.mask.voxels.map { $0 > 0 }
+        let outline = result.mask.voxels.map { $0 > 0 ? UInt8(1) : 0 }
+        return MidSliceMontage.render(result.volumes.keys.sorted().map { modality in
+            MidSliceMontage.Row.windowed(result.volumes[modality]!, inside: inside, outline: outline)
+        })
     }
 }
 

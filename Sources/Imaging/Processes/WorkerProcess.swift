@@ -1,0 +1,115 @@
+import Foundation
+
+/// Runs one job in a child process, so that a crash inside a C++ library fails that job only.
+///
+/// The job goes to the child's standard input; the child prints its outcome as one line starting with
+/// `outcomePrefix` (the last such line of its standard output counts). Its standard error is drained
+/// on another thread so that neither pipe can fill up.
+///
+/// ```swift
+/// let run = WorkerProcess(command: ["/usr/bin/taco", "prep", "worker"], outcomePrefix: "OUTCOME ")
+/// switch run.run(input: jobJSON) { case .outcome(let line): ...; case .signal(let s, let name): ...; case .noOutcome(let status, let lastError): ... }
+/// ```
+public struct WorkerProcess: Sendable {
+    /// An executable and its arguments.
+    public let command: [String]
+    public let outcomePrefix: String
+
+    public init(command: [String], outcomePrefix: String) {
+        precondition(!command.isEmpty)
+        self.command = command
+        self.outcomePrefix = outcomePrefix
+    }
+
+    /// How the child ended.
+    public enum Ending: Sendable, Equatable {
+        /// The outcome line, without its prefix.
+        case outcome(Data)
+        /// Killed by a signal (number and name).
+        case signal(Int32, String)
+        /// Exited without an outcome line: its status and the last line of its standard error.
+        case noOutcome(status: Int32, lastError: String)
+        /// The child could not be started.
+        case notStarted(String)
+    }
+
+    /// Runs the child once with `input` on its standard input and waits for it.
+    public func run(input: Data) -> Ending {
+        // A child that dies before reading its job must not take the parent down with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        do { try process.run() } catch { return .notStarted("could not start a worker process: \(error)") }
+        let diagnostics = PipeReader(stderr.fileHandleForReading)
+        // A child that died before reading: its exit status tells why.
+        try? stdin.fileHandleForWriting.write(contentsOf: input)
+        try? stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let errors = diagnostics.wait()
+        if process.terminationReason == .uncaughtSignal {
+            return .signal(process.terminationStatus, Self.signalName(process.terminationStatus))
+        }
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+        if let line = lines.last(where: { $0.hasPrefix(outcomePrefix) }) {
+            return .outcome(Data(line.dropFirst(outcomePrefix.count).utf8))
+        }
+        let last = String(decoding: errors, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no message"
+        return .noOutcome(status: process.terminationStatus, lastError: last)
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGKILL: "SIGKILL", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
+                                      SIGILL: "SIGILL", SIGTERM: "SIGTERM", SIGINT: "SIGINT"]
+        return names[signal] ?? "signal"
+    }
+
+    /// This process's peak resident set (VmHWM in /proc/self/status), bytes; 0 where unknown.
+    public static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
+        return kB * 1024
+    }
+}
+
+/// Runs `count` jobs on `threads` threads (8 MiB stacks), each index once, in index order of start;
+/// `body` gets the index. Returns when every job has finished.
+public enum JobPool {
+    public static func run(count: Int, threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let next = JobCounter(count: count)
+        let group = DispatchGroup()
+        for _ in 0..<min(max(1, threads), max(1, count)) {
+            group.enter()
+            let thread = Thread {
+                while let index = next.take() { body(index) }
+                group.leave()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        group.wait()
+    }
+}
+
+/// The next job index, behind a lock.
+private final class JobCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func take() -> Int? {
+        lock.withLock {
+            guard next < count else { return nil }
+            next += 1
+            return next - 1
+        }
+    }
+}
