@@ -69,7 +69,7 @@ let package = Package(
         // Atlases, atlas registration, atlas-coordinate maps (`taco correspond`).
         .target(
             name: "Correspond",
-            dependencies: ["Imaging", "Shards"],
+            dependencies: ["Imaging", "Shards", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedInDebug
         ),
         // The HDF5 shard format: schema, writer, reader (Correspond writes, Train reads).
@@ -80,11 +80,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "taco",
-            dependencies: ["Imaging", "Synth", "Prep", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",
-            dependencies: ["Imaging", "Synth", "Shards"],
+            dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards"],
             path: "Benchmarks/TacoBenchmarks"
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),

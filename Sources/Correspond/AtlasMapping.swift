@@ -51,6 +51,8 @@ public struct AtlasMapping: Sendable {
         public let affine: AffineTransform3D
         /// Displacement u (LPS mm) on the deformable grid: atlas point = affine(p + u(p)).
         public let displacement: VectorField
+        /// Its inverse v on the same grid: q -> q + v(q) undoes p -> p + u(p).
+        public let inverseDisplacement: VectorField
         /// affine_metric, deformable_metric, jacobian_min, jacobian_max, folded_fraction, mean_confidence.
         public let metrics: [String: Double]
         /// QC flags: a flagged subject is left out of inter-subject matching.
@@ -58,6 +60,19 @@ public struct AtlasMapping: Sendable {
 
         /// The atlas point (LPS) of subject point `p` (LPS).
         public func atlasPoint(of p: Vector3) -> Vector3 { affine.apply(to: p + displacement.value(at: p)) }
+
+        /// The subject point (LPS) of atlas point `a` (LPS): q + v(q) with q = affine^-1(a).
+        public func subjectPoint(ofAtlas a: Vector3) -> Vector3 {
+            let q = (affine.inverse ?? .identity).apply(to: a)
+            return q + inverseDisplacement.value(at: q)
+        }
+
+        /// `volume` (on the subject's grid) seen in atlas space, on `grid` (an atlas grid): linear interpolation.
+        public func warpedToAtlas(_ volume: Volume, onto grid: Geometry) throws -> Volume {
+            // The resampler takes the input at p + w(p); w(a) = subjectPoint(a) - a brings atlas points to the subject.
+            let field = VectorField(geometry: grid) { a in subjectPoint(ofAtlas: a) - a }
+            return try Resampler.resample(volume, onto: grid, field: field, interpolation: .linear)
+        }
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -138,7 +153,7 @@ public struct AtlasMapping: Sendable {
             "folded_fraction": folded, "mean_confidence": meanConfidence,
         ]
         return Result(tokenGridSize: t, atlasCoords: coords, atlasLabels: labels, confidence: confidence, affine: affine.transform,
-                      displacement: u, metrics: metrics, flags: flags)
+                      displacement: u, inverseDisplacement: deformable.inverse, metrics: metrics, flags: flags)
     }
 
     /// The atlas tissue at atlas point `a` (LPS): background outside the template's brain, else the most

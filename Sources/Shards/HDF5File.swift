@@ -105,6 +105,16 @@ public final class HDF5File: @unchecked Sendable {
         }
     }
 
+    /// Copies object `name` (a group with everything below it, or a dataset) of `source` to
+    /// `destination` in this file. Chunks are copied as stored (still compressed, checksums included).
+    public func copy(_ name: String, from source: HDF5File, to destination: String) throws {
+        try Self.locked {
+            guard H5Ocopy(source.id, name, id, destination, chdf5_default(), chdf5_default()) >= 0 else {
+                throw Self.error(path, "copy \(name) from \(source.path)")
+            }
+        }
+    }
+
     /// Every dataset below `name`, as full paths, sorted.
     public func datasets(under name: String = "/") throws -> [String] {
         var out: [String] = []

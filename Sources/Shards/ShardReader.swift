@@ -4,7 +4,7 @@ import Foundation
 /// the chunks' Fletcher32 checksums, so a damaged byte is an error, never a silently wrong value.
 public final class ShardReader: @unchecked Sendable {
     public let url: URL
-    private let file: HDF5File
+    let file: HDF5File
     public let atlas: String
     public let tokenStride: Int
     public let createdBy: String

@@ -10,6 +10,8 @@ import Foundation
 /// ```
 public final class ShardWriter: @unchecked Sendable {
     public let url: URL
+    public let atlas: String
+    public let tokenStride: Int
     private let partial: URL
     private var file: HDF5File?
     /// Keys written so far, in order.
@@ -18,6 +20,8 @@ public final class ShardWriter: @unchecked Sendable {
     /// `@unchecked Sendable`: one writer is used by one thread at a time (it owns an HDF5 handle).
     public init(url: URL, atlas: String, tokenStride: Int, createdBy: String) throws {
         self.url = url
+        self.atlas = atlas
+        self.tokenStride = tokenStride
         partial = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial")
         let file = try HDF5File.create(partial)
         self.file = file
@@ -55,6 +59,18 @@ public final class ShardWriter: @unchecked Sendable {
             try file.setAttribute("metric_" + name, of: group, to: [value], shape: [])
         }
         keys.append(subject.key)
+    }
+
+    /// Appends subject `key` of another shard as it is stored there (compressed chunks copied, not decoded).
+    public func copySubject(_ key: String, from reader: ShardReader) throws {
+        guard let file else { throw ShardError(reason: "\(url.path): the shard is already finished") }
+        guard !keys.contains(key) else { throw ShardError(reason: "subject \(key) is already in \(url.lastPathComponent)") }
+        guard reader.tokenStride == tokenStride, reader.atlas == atlas else {
+            throw ShardError(reason: "\(reader.url.path): atlas \(reader.atlas), token stride \(reader.tokenStride); this shard has \(atlas), \(tokenStride)")
+        }
+        guard reader.file.exists(ShardFormat.group(key)) else { throw ShardError(reason: "\(reader.url.path): no subject \(key)") }
+        try file.copy(ShardFormat.group(key), from: reader.file, to: ShardFormat.group(key))
+        keys.append(key)
     }
 
     /// Closes the file and gives it its final name; returns its size in bytes.

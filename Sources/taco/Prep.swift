@@ -118,7 +118,7 @@ struct PrepRunCommand: ParsableCommand {
         }
         let started = Date()
         var options = try options()
-        let printer = ProgressPrinter(style: progress.resolved)
+        let printer = ProgressPrinter(style: progress.resolved, unit: "sessions")
         do {
             try Self.checkWritable(output)
             let key = try PseudonymKey.openOrCreate(keyFile: URL(fileURLWithPath: keyFile), outputs: [output])
@@ -137,7 +137,7 @@ struct PrepRunCommand: ParsableCommand {
             let batch = PrepBatch(worker: [executable, "prep", "worker"], jobs: jobs, force: force,
                                   threadsPerWorker: max(1, ProcessInfo.processInfo.activeProcessorCount / jobs))
             printer.begin(total: plan.jobs.count)
-            let outcomes = batch.run(plan) { printer.event($0) }
+            let outcomes = batch.run(plan) { printer.show($0) }
             printer.end()
 
             let part = PrepPart(plan: plan, outcomes: outcomes, index: shardIndex, count: shardCount,
@@ -211,7 +211,7 @@ struct PrepRunCommand: ParsableCommand {
         }
         return String(format: "worker time by step: %@; largest worker peak memory %.2f GiB; this process (the plan) %.0f MiB",
                       shares.joined(separator: ", "), Double(peak) / Double(1 << 30),
-                      Double(SessionWorker.peakResidentBytes()) / Double(1 << 20))
+                      Double(WorkerProcess.peakResidentBytes()) / Double(1 << 20))
     }
 }
 
@@ -275,5 +275,31 @@ extension PrepPlan {
         let used = report.filter { $0.fate == .used }.count
         return "\(shard)\(report.count) series (\(used) to use) in \(sessionKeys.count) sessions; \(jobs.count) to prepare; "
             + "\(problems.count) unusable file(s), \(nonImageFiles) non-image DICOM and \(ignoredFiles) other file(s) set aside"
+    }
+}
+
+extension ProgressPrinter {
+    /// A prep batch event, with pseudonymous labels only.
+    func show(_ event: PrepBatch.Event) {
+        switch event {
+        case let .started(index, job):
+            started(["index": index, "subject": job.subject, "session": job.session])
+        case let .finished(index, job, outcome, seconds):
+            var fields: [String: Any] = ["index": index, "subject": job.subject, "session": job.session, "status": outcome.status.rawValue,
+                                         "seconds": seconds, "modalities": outcome.modalities, "qc_flags": outcome.qcFlags,
+                                         "peak_memory_bytes": outcome.peakMemoryBytes]
+            if let reason = outcome.reason { fields["reason"] = reason }
+            let line: String
+            switch outcome.status {
+            case .prepared:
+                let flags = outcome.qcFlags.isEmpty ? "" : "; QC: " + outcome.qcFlags.joined(separator: "; ")
+                line = String(format: "%@ prepared in %.1f s (%@)%@", job.name, seconds, outcome.modalities.joined(separator: " "), flags)
+            case .skipped:
+                line = "\(job.name) up to date (\(outcome.modalities.joined(separator: " ")))"
+            case .failed:
+                line = "\(job.name) FAILED: \(outcome.reason ?? "unknown reason")"
+            }
+            finished(line: line, failed: outcome.status == .failed, fields: fields)
+        }
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+
+/// The settings of a `taco correspond` run. Everything except `shardSizeBytes` changes what a subject's
+/// map holds, so it enters ``configuration`` and each subject's fingerprint.
+public struct CorrespondOptions: Sendable, Codable, Equatable {
+    /// A bundled atlas name or an atlas folder.
+    public var atlas = "mni152-2009a-sym"
+    public var tokenStride = 4
+    public var affineResolution = 2.0
+    public var deformableResolution = 2.0
+    public var deformableIterations = [40, 20]
+    public var deformableSmoothing = 3.0
+    /// Target size of a shard file: subjects are added to a shard until the next would take it past this.
+    public var shardSizeBytes = 1 << 30
+
+    public init() {}
+
+    /// The registration these options describe.
+    public var mapping: AtlasMapping {
+        var m = AtlasMapping()
+        m.tokenStride = tokenStride
+        m.affineResolution = affineResolution
+        m.deformableResolution = deformableResolution
+        m.deformableIterations = deformableIterations
+        m.deformableSmoothing = deformableSmoothing
+        return m
+    }
+
+    /// Fails with the option and the reason for a value that cannot work.
+    public func validate() throws {
+        func fail(_ message: String) -> CorrespondFailure { CorrespondFailure(message) }
+        guard tokenStride >= 1 else { throw fail("--token-stride must be at least 1") }
+        guard affineResolution > 0, deformableResolution > 0 else { throw fail("registration resolutions must be positive") }
+        guard deformableIterations.count == 2, deformableIterations.allSatisfy({ $0 >= 0 }) else {
+            throw fail("--deformable-iterations needs two counts (coarse, fine), e.g. 40,20")
+        }
+        guard deformableSmoothing >= 0 else { throw fail("--deformable-smoothing must not be negative") }
+        guard shardSizeBytes > 0 else { throw fail("--shard-size must be positive") }
+    }
+
+    /// What the maps depend on (with the atlas's name as resolved and the TacoKit version), recorded in
+    /// every part and in dataset.json.
+    public func configuration(atlasName: String, version: String) -> [String: String] {
+        [
+            "atlas": atlasName,
+            "token_stride": String(tokenStride),
+            "affine_resolution_mm": String(affineResolution),
+            "deformable_resolution_mm": String(deformableResolution),
+            "deformable_iterations": deformableIterations.map(String.init).joined(separator: ","),
+            "deformable_smoothing": String(deformableSmoothing),
+            "taco_version": version,
+        ]
+    }
+
+    /// Parses a size such as `1GiB`, `500MB`, `64MiB`, `2G` or a number of bytes.
+    public static func parseSize(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1024), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3),
+                                         ("G", 1_073_741_824), ("M", 1_048_576), ("K", 1024), ("B", 1)]
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
+            return Int(value * factor)
+        }
+        return Int(trimmed).flatMap { $0 > 0 ? $0 : nil }
+    }
+}
+
+/// A failure of a correspond run (plan, pack, merge) with the file and the reason.
+public struct CorrespondFailure: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Imaging
+import Shards
+
+/// What part `shardIndex` of `shardCount` of a correspond run wrote (`parts/part-<i>-of-<n>.json`):
+/// its shards (a manifest of them), each packed subject's fingerprint, and the subjects that failed
+/// with their reasons. `taco correspond merge` turns the parts into `dataset.json`.
+public struct CorrespondPart: Sendable, Codable, Equatable {
+    public var shardIndex: Int
+    public var shardCount: Int
+    public var version: String
+    /// The atlas folder the maps were made with (for the cohort picture).
+    public var atlasFolder: String
+    public var manifest: ShardManifest
+    /// Packed subject -> its fingerprint (``CorrespondPlanner/fingerprint(of:)``).
+    public var fingerprints: [String: String]
+    /// Failed subject -> why.
+    public var failures: [String: String]
+
+    public func write(to layout: CorrespondLayout) throws {
+        let url = layout.part(index: shardIndex, count: shardCount)
+        try FileManager.default.createDirectory(at: layout.parts, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try AtomicFile.write(to: url) { try encoder.encode(self).write(to: $0) }
+    }
+
+    public static func read(_ url: URL) throws -> CorrespondPart {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(CorrespondPart.self, from: Data(contentsOf: url)) } catch {
+            throw CorrespondFailure("\(url.path): not a readable part file (\(error.localizedDescription))")
+        }
+    }
+
+    /// Every part file in the output (any shard count), with its modification date.
+    static func all(in layout: CorrespondLayout) throws -> [(part: CorrespondPart, url: URL, modified: Date)] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: layout.parts.path)) ?? [])
+            .filter { $0.hasPrefix("part-") && $0.hasSuffix(".json") }.sorted()
+        return try names.map { name in
+            let url = layout.parts.appendingPathComponent(name)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? .distantPast
+            return (try read(url), url, modified)
+        }
+    }
+
+    /// What `taco correspond merge` did.
+    public struct Merged: Sendable {
+        public let manifest: ShardManifest
+        public let parts: Int
+        /// Failed subject -> why, over every part.
+        public let failures: [String: String]
+    }
+
+    /// Merges the parts of the most recently written shard count into `dataset.json` and draws the
+    /// cohort picture. Fails naming the missing parts, a subject packed twice, or mixed configurations.
+    @discardableResult
+    public static func merge(_ layout: CorrespondLayout) throws -> Merged {
+        let found = try all(in: layout)
+        guard let newest = found.max(by: { $0.modified < $1.modified }) else {
+            throw CorrespondFailure("\(layout.parts.path): no part files (run taco correspond with --out \(layout.root.path) first)")
+        }
+        let count = newest.part.shardCount
+        let parts = found.map(\.part).filter { $0.shardCount == count }.sorted { $0.shardIndex < $1.shardIndex }
+        let missing = Set(0..<count).subtracting(parts.map(\.shardIndex)).sorted()
+        guard missing.isEmpty else {
+            throw CorrespondFailure("\(layout.parts.path): parts \(missing.map { String($0 + 1) }.joined(separator: ", ")) of \(count) are missing "
+                                    + "(rerun with --shard-index \(missing.map(String.init).joined(separator: ", ")) --shard-count \(count))")
+        }
+        let manifest: ShardManifest
+        do { manifest = try ShardManifest.merge(parts.map(\.manifest)) } catch { throw CorrespondFailure("\(layout.parts.path): \(error)") }
+        var failures: [String: String] = [:]
+        for part in parts { failures.merge(part.failures) { a, _ in a } }
+        for shard in manifest.shards where !FileManager.default.fileExists(atPath: layout.root.appendingPathComponent(shard.name).path) {
+            throw CorrespondFailure("\(layout.root.appendingPathComponent(shard.name).path): missing (listed by a part)")
+        }
+        try manifest.write(to: layout.manifest)
+        try drawCohort(manifest, atlasFolder: parts[0].atlasFolder, layout: layout)
+        return Merged(manifest: manifest, parts: parts.count, failures: failures)
+    }
+
+    /// The mean reference in atlas space of the unflagged subjects, beside the template.
+    static func drawCohort(_ manifest: ShardManifest, atlasFolder: String, layout: CorrespondLayout) throws {
+        let atlas: Atlas
+        do { atlas = try Atlas(folder: URL(fileURLWithPath: atlasFolder)) } catch {
+            throw CorrespondFailure("the cohort picture needs the atlas: \(error)")
+        }
+        let pictures = try AtlasPictures(atlas: atlas)
+        var warped: [Volume] = []
+        for subject in manifest.subjects where subject.flags.isEmpty {
+            let url = layout.warpedReference(subject.key)
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            let volume = try NIfTIFile.read(url).0
+            guard volume.geometry.isClose(to: pictures.grid, tolerance: 1e-3) else {
+                throw CorrespondFailure("\(url.path): not on the atlas picture grid")
+            }
+            warped.append(Volume(geometry: pictures.grid, voxels: volume.voxels))
+        }
+        guard !warped.isEmpty else { return }
+        try FileManager.default.createDirectory(at: layout.qc, withIntermediateDirectories: true)
+        try pictures.cohort(mean: pictures.mean(warped)).write(to: layout.cohortPicture)
+    }
+}
