@@ -33,6 +33,30 @@ import Testing
         return url
     }
 
+    @Test func aSubjectCopiedFromAnotherShardReadsBackExactlyAndKeepsItsChecksums() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = Self.subject("sub-aa_ses-01a"), b = Self.subject("sub-bb_ses-01b", size: [24, 20, 12])
+        let source = try ShardWriter(url: dir.appendingPathComponent("work.h5"), atlas: "a", tokenStride: 4, createdBy: "test")
+        try source.add(b)
+        try source.finish()
+        let writer = try ShardWriter(url: dir.appendingPathComponent("packed.h5"), atlas: "a", tokenStride: 4, createdBy: "test")
+        try writer.add(a)
+        let reader = try ShardReader(url: dir.appendingPathComponent("work.h5"))
+        try writer.copySubject(b.key, from: reader)
+        #expect(throws: ShardError.self) { try writer.copySubject(b.key, from: reader) }
+        #expect(throws: ShardError.self) { try writer.copySubject("sub-zz_ses-01", from: reader) }
+        try writer.finish()
+        let packed = try ShardReader(url: dir.appendingPathComponent("packed.h5"))
+        #expect(try packed.keys() == [a.key, b.key])
+        #expect(try packed.subject(a.key) == a && packed.subject(b.key) == b)
+        #expect(try packed.verify().isEmpty)
+        // A shard of another token stride cannot lend its subjects.
+        let other = try ShardWriter(url: dir.appendingPathComponent("other.h5"), atlas: "a", tokenStride: 2, createdBy: "test")
+        #expect(throws: ShardError.self) { try other.copySubject(b.key, from: reader) }
+        other.discard()
+    }
+
     @Test func subjectsReadBackExactlyAndBoxesCutTheRightVoxels() throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
