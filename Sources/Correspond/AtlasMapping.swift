@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 
 /// Maps a prepared subject into atlas space (DESIGN.md §1, inter-instance): its reference modality is
-/// registered to the atlas template, affine (Mattes MI) then deformable (SyN, Mattes MI), inside the
+/// registered to the atlas template, affine (Mattes MI) then deformable (SyN, cross-correlation), inside the
 /// subject's mask; the map is sampled every `tokenStride` voxels.
 ///
 /// For a subject point p (LPS) the atlas point is `affine(p + u(p))`, with u the deformable
@@ -22,6 +22,11 @@ public struct AtlasMapping: Sendable {
     public var deformableResolution = 2.0
     /// SyN iterations at 2x and 1x `deformableResolution`.
     public var deformableIterations = [40, 20]
+    /// SyN's similarity metric. Neighbourhood cross-correlation (radius 2: 5x5x5 windows) made the
+    /// pseudo-correspondences of synthetic subjects more consistent than Mattes mutual information (91.7%
+    /// against 88.3% of pairs within 3 mm of the truth at clinical resolution, 92.6% against 74% on small
+    /// voxels), at twice the time (docs/correspond.md).
+    public var deformableMetric = DeformableRegistration.Metric.crossCorrelation(radius: 2)
     /// Gaussian smoothing variance (voxels^2) of SyN's total field. Without it (ANTs' default 0) the map
     /// to the MNI template made synthetic subjects worse than the affine alone (2.6-3.5 mm mean error
     /// against 1.6-1.7 mm); with 3: 1.5-1.9 mm (AtlasMappingTests, 4 mm deformable grid).
@@ -103,6 +108,7 @@ public struct AtlasMapping: Sendable {
             RegistrationLevel(shrink: 1, smoothingMM: 0, iterations: deformableIterations[1]),
         ])
         options.totalVariance = deformableSmoothing
+        options.metric = deformableMetric
         let deformable = try DeformableRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(template),
                                                              initial: affine.transform, options: options)
         let u = deformable.forward

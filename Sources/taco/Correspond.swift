@@ -44,6 +44,9 @@ struct CorrespondRunCommand: ParsableCommand {
     @Option(name: .long, help: "SyN iterations at the coarse and the fine level.")
     var deformableIterations: String = "40,20"
 
+    @Option(name: .long, help: "SyN's metric: cc (neighbourhood cross-correlation) or mi (mutual information).")
+    var deformableMetric: String = "cc"
+
     @Option(name: .long, help: "Finest level of the affine registration, mm.")
     var affineResolution: Double = 2
 
@@ -79,6 +82,7 @@ struct CorrespondRunCommand: ParsableCommand {
         o.tokenStride = tokenStride
         o.deformableResolution = deformableResolution
         o.affineResolution = affineResolution
+        o.deformableMetric = deformableMetric
         o.deformableIterations = deformableIterations.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard let size = CorrespondOptions.parseSize(shardSize) else {
             throw ValidationError("--shard-size: '\(shardSize)' is not a size (e.g. 1GiB, 500MB, 1000000)")

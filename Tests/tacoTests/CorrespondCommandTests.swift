@@ -13,10 +13,11 @@ enum CorrespondFixture {
         return out
     }()
 
-    /// Fast settings for CI: SyN at 4 mm, tokens every 2 voxels (4 mm).
+    /// Fast settings for CI: SyN at 4 mm with mutual information, tokens every 2 voxels (4 mm). The accuracy at the
+    /// default settings is CorrespondTests' subject; here the geometry through the command and the shards.
     static func correspond(_ prepared: URL, out: URL, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
-        try TacoProcess.run(["correspond", prepared.path, "--out", out.path, "--deformable-resolution", "4", "--token-stride", "2",
-                             "--jobs", "2", "--progress", "plain"] + extra)
+        try TacoProcess.run(["correspond", prepared.path, "--out", out.path, "--deformable-resolution", "4", "--deformable-metric", "mi",
+                             "--token-stride", "2", "--jobs", "2", "--progress", "plain"] + extra)
     }
 
     /// A copy of the prepared dataset that a test may damage.
@@ -85,7 +86,9 @@ enum CorrespondFixture {
             } } }
             let mean = errors.reduce(0, +) / Double(errors.count)
             print(String(format: "%@: atlas coordinate error mean %.2f mm over %d tokens", key, mean, errors.count))
-            #expect(errors.count > 100 && mean <= 2, "\(key): mean \(mean) mm")
+            // At these coarse settings 1.7-2.0 mm (AtlasMappingTests holds the 2 mm at the defaults); a wrong
+            // affine, axis order or flip in the shard would give 10 mm and more.
+            #expect(errors.count > 100 && mean <= 2.5, "\(key): mean \(mean) mm")
         }
 
         // No planted identifier in any output file's bytes or name.
@@ -157,7 +160,7 @@ enum CorrespondFixture {
         let process = Process()
         process.executableURL = TacoProcess.binary
         process.arguments = ["correspond", CorrespondFixture.prepared.path, "--out", out.path, "--deformable-resolution", "4",
-                             "--token-stride", "2", "--jobs", "1", "--progress", "plain"]
+                             "--deformable-metric", "mi", "--token-stride", "2", "--jobs", "1", "--progress", "plain"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -193,6 +196,7 @@ enum CorrespondFixture {
         let out = PrepFixture.output("usage")
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--shard-size", "lots"]).status == 2)
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--shard-index", "2", "--shard-count", "2"]).status == 2)
+        #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--deformable-metric", "demons"]).status == 2)
         let empty = PrepFixture.output("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         let r = try CorrespondFixture.correspond(empty, out: out)

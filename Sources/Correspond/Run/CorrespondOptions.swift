@@ -10,6 +10,8 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
     public var deformableResolution = 2.0
     public var deformableIterations = [40, 20]
     public var deformableSmoothing = 3.0
+    /// SyN's metric: `mi` (Mattes mutual information, 32 bins) or `cc` (neighbourhood cross-correlation, radius 2).
+    public var deformableMetric = "cc"
     /// Target size of a shard file: subjects are added to a shard until the next would take it past this.
     public var shardSizeBytes = 1 << 30
 
@@ -23,6 +25,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
         m.deformableResolution = deformableResolution
         m.deformableIterations = deformableIterations
         m.deformableSmoothing = deformableSmoothing
+        m.deformableMetric = deformableMetric == "mi" ? .mutualInformation(bins: 32) : .crossCorrelation(radius: 2)
         return m
     }
 
@@ -35,6 +38,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             throw fail("--deformable-iterations needs two counts (coarse, fine), e.g. 40,20")
         }
         guard deformableSmoothing >= 0 else { throw fail("--deformable-smoothing must not be negative") }
+        guard ["mi", "cc"].contains(deformableMetric) else { throw fail("--deformable-metric must be mi or cc (got '\(deformableMetric)')") }
         guard shardSizeBytes > 0 else { throw fail("--shard-size must be positive") }
     }
 
@@ -48,6 +52,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             "deformable_resolution_mm": String(deformableResolution),
             "deformable_iterations": deformableIterations.map(String.init).joined(separator: ","),
             "deformable_smoothing": String(deformableSmoothing),
+            "deformable_metric": deformableMetric,
             "taco_version": version,
         ]
     }
