@@ -7,7 +7,7 @@ PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
 PYTHON_ENV   := .build-python
 
-.PHONY: setup build test demo bench install python-env clean
+.PHONY: setup build test demo bench bench-correspond install python-env clean
 
 setup:
 	@scripts/setup.sh
@@ -21,19 +21,27 @@ test: setup python-env
 	TACO_PYTHON=$(abspath $(PYTHON_ENV))/bin/python $(SWIFT) test --skip-build --disable-xctest
 
 ## The main job on embedded data: a synthetic cohort made from the bundled atlas (a hospital-like DICOM
-## dump with ground truth), prepared by `taco prep` into voxel-aligned multi-modal sessions.
+## dump with ground truth), prepared by `taco prep` into voxel-aligned multi-modal sessions, mapped to the
+## atlas and packed into HDF5 shards by `taco correspond`.
 demo: build
 	.build/debug/taco synth --out $(DEMO_OUT) --subjects 6 --seed 1 --force
 	.build/debug/taco inspect $(DEMO_OUT)/dicom | head -n 12
 	.build/debug/taco prep $(DEMO_OUT)/dicom --out $(DEMO_OUT)/prepared --key-file $(DEMO_OUT)-private/prep-key --progress plain
 	.build/debug/taco inspect $$(ls $(DEMO_OUT)/prepared/sub-*/ses-*/anat/*_desc-preproc_FLAIR.nii.gz | head -n 1)
+	.build/debug/taco correspond $(DEMO_OUT)/prepared --out $(DEMO_OUT)/shards --progress plain
+	.build/debug/taco inspect $(DEMO_OUT)/shards/dataset.json --verify
 	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, ground truth in $(DEMO_OUT)/truth/cohort.json,"
-	@echo "      prepared sessions in $(DEMO_OUT)/prepared (prep-report.json, datalist.json, qc.png per session)"
+	@echo "      prepared sessions in $(DEMO_OUT)/prepared (prep-report.json, datalist.json, qc.png per session),"
+	@echo "      shards in $(DEMO_OUT)/shards (dataset.json; pictures in qc/: <subject>_atlas.png, cohort-mean.png)"
 
 bench: setup python-env
 	$(SWIFT) build -j $(JOBS) -c release --product TacoBenchmarks
 	.build/release/TacoBenchmarks
 	Benchmarks/prep/run.sh 4
+
+## taco correspond against ANTs SyNQuick (antspyx) and SimpleITK on 3 synthetic subjects (about 25 minutes).
+bench-correspond: setup python-env
+	Benchmarks/correspond/run.sh 3
 
 install: setup
 	$(SWIFT) build -j $(JOBS) -c release --product taco

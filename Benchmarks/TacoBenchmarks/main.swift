@@ -1,7 +1,9 @@
 // TacoKit foundation benchmarks: each figure beside a reference measured in the same run.
 // Run with `make bench` (release build). Results are recorded in docs/benchmarks.md.
+import Correspond
 import Foundation
 import Imaging
+import Prep
 import Shards
 import Synth
 
@@ -198,6 +200,22 @@ do {
                reference: String(format: "raw write of the bytes: %.0f MB/s", megabytes / rawSeconds),
                ratio: String(format: "%.2fx a raw write", rawSeconds / writeSeconds), peakMiB: PeakMemory.mebibytes))
 
+    // Packing (taco correspond): the subject copied into another shard as stored, against copying the file.
+    let packedURL = scratch.appendingPathComponent("bench-packed.h5"), copyURL = scratch.appendingPathComponent("bench-copy.h5")
+    let source = try ShardReader(url: shardURL)
+    let packSeconds = try time(3) {
+        let writer = try ShardWriter(url: packedURL, atlas: "bench", tokenStride: 4, createdBy: "bench")
+        try writer.copySubject("sub-bench_ses-1", from: source)
+        try writer.finish()
+    }
+    let fileCopySeconds = try time(3) {
+        try? FileManager.default.removeItem(at: copyURL)
+        try FileManager.default.copyItem(at: shardURL, to: copyURL)
+    }
+    report(Row(name: "shard packing (copy as stored)", figure: String(format: "%.0f MB/s of stored bytes", Double(bytes) / 1e6 / packSeconds),
+               reference: String(format: "file copy: %.0f MB/s", Double(bytes) / 1e6 / fileCopySeconds),
+               ratio: String(format: "%.2fx a file copy", fileCopySeconds / packSeconds), peakMiB: PeakMemory.mebibytes))
+
     // Crop reads: the same 20 random 96^3 origins for every chunk shape.
     let origins = (0..<20).map { _ in SIMD3<Int>(Int.random(in: 0...(180 - 96), using: &generator), Int.random(in: 0...(216 - 96), using: &generator),
                                                  Int.random(in: 0...(180 - 96), using: &generator)) }
@@ -231,6 +249,26 @@ do {
                    reference: String(format: "copy from memory: %.0f crops/s", 20 / copySeconds),
                    ratio: String(format: "%.2fx a memory copy", copySeconds / readSeconds), peakMiB: PeakMemory.mebibytes))
     }
+}
+
+// 8. taco correspond, one subject: affine + SyN at 2 mm to the atlas (the default settings), from the first
+// synthetic subject's T1w prepared at 1 mm; against one ITK linear resample of that subject at 2 mm.
+do {
+    let subject = cohort.subjects[0]
+    let t1 = try ImageFile.read(synthOut.appendingPathComponent("bids/sub-\(subject.label)/ses-01/anat/sub-\(subject.label)_ses-01_T1w.nii.gz"))
+    let prepared = try SessionPreparation().prepare([.init(modality: "T1w", volume: t1)])
+    let reference = prepared.volumes["T1w"]!
+    let atlas = try Atlas(folder: root.appendingPathComponent("atlases/mni152-2009a-sym"))
+    let grid2 = reference.geometry.downsampled(by: 2)
+    let resampleSeconds = try time(3) { _ = try Resampler.resample(reference, onto: grid2) }
+    PeakMemory.reset()
+    var result: AtlasMapping.Result!
+    let mapSeconds = try time(1) { result = try AtlasMapping().map(reference: reference, mask: prepared.mask, atlas: atlas) }
+    report(Row(name: "correspond: affine + SyN at 2 mm", figure: String(format: "%.1f s per subject", mapSeconds),
+               reference: String(format: "ITK resample at 2 mm: %@", ms(resampleSeconds)),
+               ratio: String(format: "%.0f resamples", mapSeconds / resampleSeconds), peakMiB: PeakMemory.mebibytes))
+    print(String(format: "  (mean confidence %.2f, Jacobian %.2f..%.2f, flags: %@)", result.metrics["mean_confidence"]!,
+                 result.metrics["jacobian_min"]!, result.metrics["jacobian_max"]!, result.flags.isEmpty ? "none" : result.flags.joined(separator: "; ")))
 }
 
 print("\nratios below 1x mean slower than the reference; peak = resident high-water mark during that benchmark")
