@@ -22,6 +22,8 @@ public struct AtlasMapping: Sendable {
     public var deformableResolution = 2.0
     /// SyN iterations at 2x and 1x `deformableResolution`.
     public var deformableIterations = [40, 20]
+    /// Whether a rigid registration precedes the affine one.
+    public var rigidFirst = true
     /// SyN's similarity metric. Neighbourhood cross-correlation (radius 2: 5x5x5 windows) made the
     /// pseudo-correspondences of synthetic subjects more consistent than Mattes mutual information (91.7%
     /// against 88.3% of pairs within 3 mm of the truth at clinical resolution, 92.6% against 74% on small
@@ -92,11 +94,18 @@ public struct AtlasMapping: Sendable {
         let template = try atlas.template("T1w")
         let gm = try atlas.tissueMap("GM"), wm = try atlas.tissueMap("WM")
 
-        // 1. Affine, on the subject's grid, inside its mask.
+        // 1. Rigid, then affine from it (as ANTs does: fitting twelve parameters from the centres alone can
+        // settle in a poorer optimum), on the subject's grid, inside its mask.
+        let levels = RegistrationLevel.pyramid(finest: affineResolution, gridSpacing: reference.geometry.spacing.min())
+        var rigidOptions = LinearRegistration.Options.rigid
+        rigidOptions.levels = levels
+        rigidOptions.samplingFraction = 0.1
         var affineOptions = LinearRegistration.Options.affine
-        affineOptions.levels = RegistrationLevel.pyramid(finest: affineResolution, gridSpacing: reference.geometry.spacing.min())
+        affineOptions.levels = levels
         affineOptions.samplingFraction = 0.1
-        let affine = try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), options: affineOptions)
+        let rigid = rigidFirst ? try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), options: rigidOptions) : nil
+        let affine = try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), initial: rigid?.transform,
+                                                     options: affineOptions)
 
         // 2. Deformable, on a grid of `deformableResolution` mm covering the subject.
         let factor = deformableResolution / reference.geometry.spacing.min()
