@@ -60,10 +60,12 @@ def ants_map(folder, points_ras):
     import ants
     t1 = glob.glob(os.path.join(folder, "anat", "*_desc-preproc_T1w.nii.gz"))[0]
     mask = glob.glob(os.path.join(folder, "anat", "*_desc-brain_mask.nii.gz"))[0]
+    # The prepared T1w is z-scored (mean 0 inside the mask): ANTs' centre-of-mass initialisation needs positive
+    # intensities, so it gets the T1w shifted to a minimum of 0 and masked (the template is brain-extracted too).
     fixed, moving = ants.image_read(t1), ants.image_read(template)
+    fixed = (fixed - fixed.min()) * ants.image_read(mask)
     start = time.time()
-    reg = ants.registration(fixed=fixed, moving=moving, mask=ants.image_read(mask),
-                            type_of_transform="antsRegistrationSyNQuick[s]")
+    reg = ants.registration(fixed=fixed, moving=moving, type_of_transform="antsRegistrationSyNQuick[s]")
     seconds = time.time() - start
     import pandas as pd
     lps = points_ras * LPS
