@@ -66,6 +66,23 @@ import Testing
         #expect(table.split(separator: "\n").count == 3 && table.contains("MRN7\t\(label)"))
     }
 
+    @Test func runsStartingTogetherOnAFreshKeyFolderShareOneKeyAndLoseNoTableLine() throws {
+        let base = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: base) }
+        let folder = base.appendingPathComponent("fresh")
+        let labels = ConcurrentLabels()
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            guard let key = try? PseudonymKey.openOrCreate(folder) else { return }
+            labels.add(key.subjectLabel(forPatientID: "MRN1"))
+            try? key.record(patientID: "MRN\(100 + i)", label: key.subjectLabel(forPatientID: "MRN\(100 + i)"))
+        }
+        #expect(labels.all.count == 16 && Set(labels.all).count == 1, "every run must read the same key: \(Set(labels.all))")
+        let lines = try String(contentsOf: folder.appendingPathComponent("pseudonyms.tsv"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "patient_id\tsubject" && lines.filter { $0.hasPrefix("patient_id") }.count == 1)
+        #expect(Set(lines.dropFirst().map { $0.split(separator: "\t")[0] }) == Set((100..<116).map { Substring("MRN\($0)") }))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["key", "pseudonyms.tsv"], "no temporary key file left")
+    }
+
     @Test func sidecarsKeepTechnicalFieldsOnlyAndNoPlantedIdentifier() throws {
         let truth = Dump.truth
         for series in Dump.found.series {
@@ -87,4 +104,11 @@ import Testing
         let sidecar = TechnicalSidecar.make(from: header, forbidden: ["SMITH^JOHN"])
         #expect(sidecar["SeriesDescription"] == nil && sidecar["RepetitionTime"] as? Double == 2.3 && sidecar["EchoTime"] as? Double == 0.00298)
     }
+}
+
+private final class ConcurrentLabels: @unchecked Sendable {
+    private let lock = NSLock()
+    private var labels: [String] = []
+    func add(_ label: String) { lock.withLock { labels.append(label) } }
+    var all: [String] { lock.withLock { labels } }
 }

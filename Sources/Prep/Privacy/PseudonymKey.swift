@@ -41,11 +41,19 @@ public struct PseudonymKey: Sendable {
         }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if !fm.fileExists(atPath: keyFile.path) {
+            // Written under a temporary name and linked into place: link(2) never replaces an existing file, so
+            // when several runs start at once on a fresh folder (a job array), the first key wins and every run
+            // reads that one.
             var generator = SystemRandomNumberGenerator()
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let hex = bytes.map { String(format: "%02x", $0) }.joined() + "\n"
-            guard fm.createFile(atPath: keyFile.path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
+            let temporary = folder.appendingPathComponent(".key-\(UUID().uuidString.prefix(8))")
+            guard fm.createFile(atPath: temporary.path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw Failure(path: keyFile.path, reason: "could not create the key file (folder not writable?)")
+            }
+            defer { try? fm.removeItem(at: temporary) }
+            if link(temporary.path, keyFile.path) != 0 && errno != EEXIST {
+                throw Failure(path: keyFile.path, reason: "could not create the key file: \(String(cString: strerror(errno)))")
             }
         }
         let text = try String(contentsOf: keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -71,19 +79,27 @@ public struct PseudonymKey: Sendable {
     /// Records `id -> label` in the private table (once per pair), so that a data manager can go back.
     public func record(patientID id: String, label: String) throws {
         let table = folder.appendingPathComponent("pseudonyms.tsv")
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: table.path) {
-            _ = fm.createFile(atPath: table.path, contents: Data("patient_id\tsubject\n".utf8), attributes: [.posixPermissions: 0o600])
-        }
-        let existing = try String(contentsOf: table, encoding: .utf8)
         let line = id.replacingOccurrences(of: "\t", with: " ") + "\t" + label
-        guard !existing.split(separator: "\n").contains(Substring(line)) else { return }
-        guard let handle = try? FileHandle(forWritingTo: table) else {
-            throw Failure(path: table.path, reason: "could not open the pseudonym table for writing")
+        if let existing = try? String(contentsOf: table, encoding: .utf8), existing.split(separator: "\n").contains(Substring(line)) { return }
+        try appendToPrivateTable("pseudonyms.tsv", header: "patient_id\tsubject", text: line + "\n")
+    }
+
+    /// Appends `text` to the private table `name` in the key folder (mode 0600), creating it with the
+    /// `header` line. Created exclusively and appended with O_APPEND, so that runs sharing the key folder
+    /// at the same time neither truncate nor interleave each other's lines.
+    public func appendToPrivateTable(_ name: String, header: String, text: String) throws {
+        let table = folder.appendingPathComponent(name)
+        func append(_ text: String, flags: Int32) -> Bool {
+            let fd = open(table.path, O_WRONLY | O_APPEND | flags, 0o600)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            let bytes = Array(text.utf8)
+            return write(fd, bytes, bytes.count) == bytes.count
         }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data((line + "\n").utf8))
+        _ = append(header + "\n", flags: O_CREAT | O_EXCL)
+        guard append(text, flags: 0) else {
+            throw Failure(path: table.path, reason: "could not append to this private table: \(String(cString: strerror(errno)))")
+        }
     }
 
     private init(folder: URL, secret: [UInt8]) {

@@ -205,17 +205,8 @@ public struct PrepPlanner: Sendable {
     /// problem file the report names by id.
     func recordFileNames(_ names: [(String, String)]) throws {
         guard !names.isEmpty else { return }
-        let table = key.folder.appendingPathComponent("files.tsv")
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: table.path) {
-            _ = fm.createFile(atPath: table.path, contents: Data("file\tpath\n".utf8), attributes: [.posixPermissions: 0o600])
-        }
-        guard let handle = try? FileHandle(forWritingTo: table) else {
-            throw PrepFailure("\(table.path): could not open the private file table for writing")
-        }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(names.map { "\($0.0)\t\($0.1.replacingOccurrences(of: "\t", with: " "))\n" }.joined().utf8))
+        try key.appendToPrivateTable("files.tsv", header: "file\tpath",
+                                     text: names.map { "\($0.0)\t\($0.1.replacingOccurrences(of: "\t", with: " "))\n" }.joined())
     }
 }
 
