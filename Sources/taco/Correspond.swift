@@ -53,26 +53,10 @@ struct CorrespondRunCommand: ParsableCommand {
     @Option(name: .long, help: "Target shard size (e.g. 1GiB, 500MB).")
     var shardSize: String = "1GiB"
 
-    @Option(name: .long, help: "Subjects mapped at once, each in its own worker process.")
-    var jobs: Int = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
-
-    @Flag(name: .long, help: "Map again subjects that are up to date.")
-    var force = false
-
-    @Option(name: .long, help: "This machine's part, 0-based (with --shard-count).")
-    var shardIndex: Int = 0
-
-    @Option(name: .long, help: "Number of parts the subjects are split into (then run `taco correspond merge`).")
-    var shardCount: Int = 1
-
-    @Option(name: .long, help: "auto (a bar on a terminal, else plain lines), bar, plain or json.")
-    var progress: ProgressStyle = .auto
+    @OptionGroup var batch: BatchOptions
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-        guard shardCount >= 1, (0..<shardCount).contains(shardIndex) else {
-            throw ValidationError("--shard-index must lie in 0..<--shard-count (got \(shardIndex) of \(shardCount))")
-        }
+        try batch.validate()
         do { try options().validate() } catch let error as ValidationError { throw error } catch { throw ValidationError("\(error)") }
     }
 
@@ -94,17 +78,16 @@ struct CorrespondRunCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         let output = URL(fileURLWithPath: out).standardizedFileURL
-        let printer = ProgressPrinter(style: progress.resolved, unit: "subjects")
+        let printer = ProgressPrinter(style: batch.progress.resolved, unit: "subjects")
         do {
             try PrepRunCommand.checkWritable(output)
             let options = try options()
             let atlas = try Atlas.load(options.atlas)
             let planner = CorrespondPlanner(prepared: URL(fileURLWithPath: prepared).standardizedFileURL, output: output,
                                             options: options, atlas: atlas, version: TacoVersion.current)
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            let run = CorrespondRun(planner: planner, index: shardIndex, count: shardCount, jobs: jobs, force: force,
-                                    worker: [executable, "correspond", "worker"],
-                                    threadsPerWorker: max(1, ProcessInfo.processInfo.activeProcessorCount / jobs))
+            let run = CorrespondRun(planner: planner, index: batch.shardIndex, count: batch.shardCount, jobs: batch.jobs, force: batch.force,
+                                    worker: BatchOptions.worker("correspond", "worker"),
+                                    threadsPerWorker: batch.threadsPerWorker)
             let summary = try run.run(total: { printer.begin(total: $0) }) { printer.show($0) }
             printer.end()
             let outcomes = summary.outcomes.map(\.1)
@@ -119,7 +102,7 @@ struct CorrespondRunCommand: ParsableCommand {
                 printer.line("manifest: \(CorrespondLayout(root: output).manifest.path); pictures: \(CorrespondLayout(root: output).qc.path)")
                 _ = merged
             } else {
-                printer.line("part \(shardIndex + 1) of \(shardCount) written; run `taco correspond merge \(output.path)` when every part is done")
+                printer.line("part \(batch.shardIndex + 1) of \(batch.shardCount) written; run `taco correspond merge \(output.path)` when every part is done")
             }
             if !summary.part.failures.isEmpty {
                 printer.line("\(summary.part.failures.count) subject(s) failed:")

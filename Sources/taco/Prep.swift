@@ -67,29 +67,13 @@ struct PrepRunCommand: ParsableCommand {
     @Flag(name: .long, help: "Prepare DWI and ADC series too (rejected by default).")
     var keepDiffusion = false
 
-    @Option(name: .long, help: "Sessions prepared at once, each in its own worker process.")
-    var jobs: Int = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
-
-    @Flag(name: .long, help: "Redo sessions that are up to date.")
-    var force = false
-
-    @Option(name: .long, help: "This machine's shard, 0-based (with --shard-count).")
-    var shardIndex: Int = 0
-
-    @Option(name: .long, help: "Number of shards the sessions are split into (then run `taco prep merge`).")
-    var shardCount: Int = 1
-
-    @Option(name: .long, help: "auto (a bar on a terminal, else plain lines), bar, plain or json.")
-    var progress: ProgressStyle = .auto
+    @OptionGroup var batch: BatchOptions
 
     @Flag(name: .long, help: "Name unusable input files by path on the console (paths may name patients; never written to --out).")
     var showPaths = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-        guard shardCount >= 1, (0..<shardCount).contains(shardIndex) else {
-            throw ValidationError("--shard-index must lie in 0..<--shard-count (got \(shardIndex) of \(shardCount))")
-        }
+        try batch.validate()
         do { try options().validate() } catch { throw ValidationError("\(error)") }
     }
 
@@ -118,7 +102,7 @@ struct PrepRunCommand: ParsableCommand {
         }
         let started = Date()
         var options = try options()
-        let printer = ProgressPrinter(style: progress.resolved, unit: "sessions")
+        let printer = ProgressPrinter(style: batch.progress.resolved, unit: "sessions")
         do {
             try Self.checkWritable(output)
             let key = try PseudonymKey.openOrCreate(keyFile: URL(fileURLWithPath: keyFile), outputs: [output])
@@ -128,22 +112,21 @@ struct PrepRunCommand: ParsableCommand {
             triage.keepDiffusion = keepDiffusion
             triage.missingSliceTolerance = missingSliceTolerance
             let fullPlan = try PrepPlanner(triage: triage, key: key, options: options, output: output).plan(inputURLs)
-            let plan = fullPlan.shard(shardIndex, of: shardCount)
+            let plan = fullPlan.shard(batch.shardIndex, of: batch.shardCount)
             printer.line(String(format: "scanned %d files in %.1f s (%.0f headers/s)", fullPlan.scannedFiles, fullPlan.scanSeconds,
                                 Double(fullPlan.scannedFiles) / max(fullPlan.scanSeconds, 1e-9)))
-            printer.line(plan.summary(shard: shardCount > 1 ? "shard \(shardIndex + 1) of \(shardCount): " : ""))
+            printer.line(plan.summary(shard: batch.shardCount > 1 ? "shard \(batch.shardIndex + 1) of \(batch.shardCount): " : ""))
 
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            let batch = PrepBatch(worker: [executable, "prep", "worker"], jobs: jobs, force: force,
-                                  threadsPerWorker: max(1, ProcessInfo.processInfo.activeProcessorCount / jobs))
+            let prepBatch = PrepBatch(worker: BatchOptions.worker("prep", "worker"), jobs: batch.jobs, force: batch.force,
+                                      threadsPerWorker: batch.threadsPerWorker)
             printer.begin(total: plan.jobs.count)
-            let outcomes = batch.run(plan) { printer.show($0) }
+            let outcomes = prepBatch.run(plan) { printer.show($0) }
             printer.end()
 
-            let part = PrepPart(plan: plan, outcomes: outcomes, index: shardIndex, count: shardCount,
+            let part = PrepPart(plan: plan, outcomes: outcomes, index: batch.shardIndex, count: batch.shardCount,
                                 version: TacoVersion.current, configuration: options.configuration)
             try part.write(in: output)
-            if shardCount == 1 {
+            if batch.shardCount == 1 {
                 try PrepPart.merge(in: output, version: TacoVersion.current)
             }
             printer.line(Self.stepShares(outcomes))
@@ -152,8 +135,8 @@ struct PrepRunCommand: ParsableCommand {
             printer.line(String(format: "%d sessions prepared, %d up to date, %d failed in %.1f s; report: %@", prepared, skipped,
                                 outcomes.filter { $0.status == .failed }.count, Date().timeIntervalSince(started),
                                 output.appendingPathComponent("prep-report.json").path))
-            if shardCount > 1 {
-                printer.line("part \(shardIndex + 1) of \(shardCount) written; run `taco prep merge \(output.path)` when every shard is done")
+            if batch.shardCount > 1 {
+                printer.line("part \(batch.shardIndex + 1) of \(batch.shardCount) written; run `taco prep merge \(output.path)` when every shard is done")
             }
             if !failures.isEmpty {
                 printer.line("\(part.failures) unit(s) failed:")
