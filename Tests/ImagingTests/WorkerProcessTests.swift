@@ -12,12 +12,17 @@ import Testing
 
     @Test func aKilledChildIsReportedWithItsSignal() {
         let worker = WorkerProcess(command: ["/bin/sh", "-c", "kill -SEGV $$"], outcomePrefix: "OUTCOME ")
-        #expect(worker.run(input: Data()) == .signal(SIGSEGV, "SIGSEGV"))
+        let ending = worker.run(input: Data())
+        #expect(ending == .signal(SIGSEGV, "SIGSEGV"))
+        #expect(ending.failureReason(while: "while mapping this subject") == "the worker was killed by signal 11 (SIGSEGV) while mapping this subject")
     }
 
     @Test func aChildWithoutAnOutcomeGivesItsStatusAndLastError() {
         let worker = WorkerProcess(command: ["/bin/sh", "-c", "echo first >&2; echo 'the last reason' >&2; exit 3"], outcomePrefix: "OUTCOME ")
-        #expect(worker.run(input: Data()) == .noOutcome(status: 3, lastError: "the last reason"))
+        let ending = worker.run(input: Data())
+        #expect(ending == .noOutcome(status: 3, lastError: "the last reason"))
+        #expect(ending.failureReason(while: "-") { $0.replacingOccurrences(of: "last", with: "[redacted]") }
+                == "the worker exited with status 3 without an outcome: the [redacted] reason")
         if case .notStarted = WorkerProcess(command: ["/nonexistent/worker"], outcomePrefix: "X").run(input: Data()) {} else {
             Issue.record("a missing executable must be reported as not started")
         }

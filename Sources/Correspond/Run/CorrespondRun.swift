@@ -119,17 +119,9 @@ public struct CorrespondRun: Sendable {
     func runWorker(_ job: SubjectJob) -> SubjectOutcome {
         var failed = SubjectOutcome(status: .failed)
         let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
-        switch process.run(input: (try? JSONEncoder().encode(job)) ?? Data()) {
-        case .outcome(let line):
-            if let outcome = try? JSONDecoder().decode(SubjectOutcome.self, from: line) { return outcome }
-            failed.reason = "the worker's outcome is not readable"
-        case let .signal(signal, name):
-            failed.reason = "the worker was killed by signal \(signal) (\(name)) while mapping this subject"
-        case let .noOutcome(status, lastError):
-            failed.reason = "the worker exited with status \(status) without an outcome: \(lastError)"
-        case .notStarted(let reason):
-            failed.reason = reason
-        }
+        let ending = process.run(input: (try? JSONEncoder().encode(job)) ?? Data())
+        if case .outcome(let line) = ending, let outcome = try? JSONDecoder().decode(SubjectOutcome.self, from: line) { return outcome }
+        failed.reason = ending.failureReason(while: "while mapping this subject")
         return failed
     }
 

@@ -31,6 +31,17 @@ public struct WorkerProcess: Sendable {
         case noOutcome(status: Int32, lastError: String)
         /// The child could not be started.
         case notStarted(String)
+
+        /// Why the job failed when the child gave no readable outcome: `doing` names the job ("while
+        /// mapping this subject"), `redact` cleans the child's last diagnostic line (paths may name patients).
+        public func failureReason(while doing: String, redact: (String) -> String = { $0 }) -> String {
+            switch self {
+            case .outcome: return "the worker's outcome is not readable"
+            case let .signal(signal, name): return "the worker was killed by signal \(signal) (\(name)) \(doing)"
+            case let .noOutcome(status, lastError): return "the worker exited with status \(status) without an outcome: " + redact(lastError)
+            case .notStarted(let reason): return reason
+            }
+        }
     }
 
     /// Runs the child once with `input` on its standard input and waits for it.

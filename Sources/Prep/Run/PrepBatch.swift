@@ -59,17 +59,9 @@ public struct PrepBatch: Sendable {
         var failed = SessionOutcome(status: .failed)
         let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
         let paths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
-        switch process.run(input: (try? JSONEncoder().encode(job)) ?? Data()) {
-        case .outcome(let line):
-            if let outcome = try? JSONDecoder().decode(SessionOutcome.self, from: line) { return outcome }
-            failed.reason = "the worker's outcome is not readable"
-        case let .signal(signal, name):
-            failed.reason = "the worker was killed by signal \(signal) (\(name)) while preparing this session"
-        case let .noOutcome(status, lastError):
-            failed.reason = "the worker exited with status \(status) without an outcome: " + PreparedDataset.redacting(lastError, paths: paths)
-        case .notStarted(let reason):
-            failed.reason = reason
-        }
+        let ending = process.run(input: (try? JSONEncoder().encode(job)) ?? Data())
+        if case .outcome(let line) = ending, let outcome = try? JSONDecoder().decode(SessionOutcome.self, from: line) { return outcome }
+        failed.reason = ending.failureReason(while: "while preparing this session") { PreparedDataset.redacting($0, paths: paths) }
         return failed
     }
 }
