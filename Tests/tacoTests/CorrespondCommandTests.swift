@@ -156,7 +156,8 @@ enum CorrespondFixture {
 
     @Test func anInterruptedRunResumesWithoutRedoingFinishedSubjects() throws {
         let out = PrepFixture.output("interrupted")
-        // Kill the run and its workers once the first subject's work files are complete.
+        // Kill the run and its workers once the first subject's work files are complete (its outcome file has its
+        // final name; `.name.partial-*` files are still being written).
         let process = Process()
         process.executableURL = TacoProcess.binary
         process.arguments = ["correspond", CorrespondFixture.prepared.path, "--out", out.path, "--deformable-resolution", "4",
@@ -166,7 +167,7 @@ enum CorrespondFixture {
         try process.run()
         let work = out.appendingPathComponent(".work")
         let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? []).filter({ $0.hasSuffix(".json") }).isEmpty {
+        while Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? []).filter({ $0.hasSuffix(".json") && !$0.hasPrefix(".") }).isEmpty {
             usleep(50_000)
         }
         kill(process.processIdentifier, SIGSTOP)           // no new worker from here on
