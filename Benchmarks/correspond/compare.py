@@ -36,10 +36,16 @@ def truth_atlas(points_ras, subject):
     return np.stack([map_coordinates(data[..., c], index.T, order=1, mode="nearest") for c in range(3)], axis=1)
 
 
+def session_images(folder):
+    """The prepared T1w and brain mask of a session folder."""
+    anat = os.path.join(folder, "anat")
+    return (glob.glob(os.path.join(anat, "*_desc-preproc_T1w.nii.gz"))[0],
+            glob.glob(os.path.join(anat, "*_desc-brain_mask.nii.gz"))[0])
+
+
 def tokens(folder):
     """Token voxel indices (x, y, z) inside the mask and their RAS points."""
-    mask_file = glob.glob(os.path.join(folder, "anat", "*_desc-brain_mask.nii.gz"))[0]
-    mask = nib.load(mask_file)
+    mask = nib.load(session_images(folder)[1])
     m = np.asarray(mask.dataobj) > 0
     index = np.argwhere(m[::STRIDE, ::STRIDE, ::STRIDE]) * STRIDE
     return index, (np.c_[index, np.ones(len(index))] @ mask.affine.T)[:, :3]
@@ -58,8 +64,7 @@ def taco_map(key, index):
 
 def ants_map(folder, points_ras):
     import ants
-    t1 = glob.glob(os.path.join(folder, "anat", "*_desc-preproc_T1w.nii.gz"))[0]
-    mask = glob.glob(os.path.join(folder, "anat", "*_desc-brain_mask.nii.gz"))[0]
+    t1, mask = session_images(folder)
     # The prepared T1w is z-scored (mean 0 inside the mask): ANTs' centre-of-mass initialisation needs positive
     # intensities, so it gets the T1w shifted to a minimum of 0 and masked (the template is brain-extracted too).
     fixed, moving = ants.image_read(t1), ants.image_read(template)
@@ -75,8 +80,7 @@ def ants_map(folder, points_ras):
 
 def sitk_map(folder, points_ras):
     import SimpleITK as sitk
-    t1 = glob.glob(os.path.join(folder, "anat", "*_desc-preproc_T1w.nii.gz"))[0]
-    mask = glob.glob(os.path.join(folder, "anat", "*_desc-brain_mask.nii.gz"))[0]
+    t1, mask = session_images(folder)
     fixed = sitk.ReadImage(t1, sitk.sitkFloat32)
     moving = sitk.ReadImage(template, sitk.sitkFloat32)
     fixed_mask = sitk.ReadImage(mask, sitk.sitkUInt8)
