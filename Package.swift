@@ -78,6 +78,12 @@ let package = Package(
             dependencies: ["CHDF5", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedInDebug
         ),
+        // Streaming, sampling, correspondences and the topology losses (`taco train`; the C plugin for other trainers).
+        .target(
+            name: "Train",
+            dependencies: ["Imaging", "Shards", "COpenBLAS"],
+            swiftSettings: optimizedInDebug
+        ),
         .executableTarget(
             name: "taco",
             dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -92,7 +98,8 @@ let package = Package(
         .testTarget(name: "PrepTests", dependencies: ["Prep", "Synth", "Imaging"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CHDF5", "COpenBLAS"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
-        .testTarget(name: "CorrespondTests", dependencies: ["Correspond", "Shards", "Synth", "Prep", "Imaging"]),
+        .testTarget(name: "CorrespondTests", dependencies: ["Correspond", "Shards", "Synth", "Prep", "Imaging", "Train"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Shards", "Imaging"]),
         .testTarget(name: "tacoTests", dependencies: ["taco", "Imaging", "Shards"]),
     ],
     swiftLanguageModes: [.v6],
