@@ -41,6 +41,10 @@ public final class ShardReader: @unchecked Sendable {
     }
 
     public func describe(_ key: String) throws -> Description {
+        try reading(key, "description") { try describeUnnamed(key) }
+    }
+
+    private func describeUnnamed(_ key: String) throws -> Description {
         let group = ShardFormat.group(key)
         let image = try file.shape(of: group + "/image")
         let tokens = try file.shape(of: group + "/atlas_labels")
@@ -56,6 +60,10 @@ public final class ShardReader: @unchecked Sendable {
 
     /// A whole subject, voxels included.
     public func subject(_ key: String) throws -> ShardSubject {
+        try reading(key, "volumes") { try wholeSubject(key) }
+    }
+
+    private func wholeSubject(_ key: String) throws -> ShardSubject {
         let d = try describe(key)
         let group = ShardFormat.group(key)
         return ShardSubject(key: key, modalities: d.modalities, size: d.size,
@@ -70,10 +78,104 @@ public final class ShardReader: @unchecked Sendable {
 
     /// The box of `size` (x, y, z) voxels at `origin` (x, y, z) of every modality: (M, z, y, x) floats.
     public func imageBox(_ key: String, origin: SIMD3<Int>, size: SIMD3<Int>) throws -> [Float] {
-        let group = ShardFormat.group(key)
-        let m = try file.shape(of: group + "/image")[0]
-        return try file.read(group + "/image", as: .float16, start: [0, origin.z, origin.y, origin.x], count: [m, size.z, size.y, size.x],
-                             element: Float16.self).map(Float.init)
+        let m = try reading(key, "image") { try file.shape(of: ShardFormat.group(key) + "/image")[0] }
+        return try (0..<m).flatMap { try imageBox(key, modality: $0, origin: origin, size: size) }
+    }
+
+    /// The box of `size` (x, y, z) voxels at `origin` (x, y, z) of modality `modality` (an index into the
+    /// subject's `modalities`): (z, y, x) floats. Only the chunks the box touches are read. Voxels of the box
+    /// outside the volume are 0 (the prepared background), so a box may overhang a small volume.
+    public func imageBox(_ key: String, modality: Int, origin: SIMD3<Int>, size: SIMD3<Int>) throws -> [Float] {
+        try reading(key, "image") {
+            let shape = try file.shape(of: ShardFormat.group(key) + "/image")
+            guard (0..<shape[0]).contains(modality) else { throw ShardError(reason: "no modality \(modality) (the subject has \(shape[0]))") }
+            return try Self.padded(volume: SIMD3(shape[3], shape[2], shape[1]), origin: origin, size: size, outside: Float(0)) { start, count in
+                try file.read(ShardFormat.group(key) + "/image", as: .float16, start: [modality, start.z, start.y, start.x],
+                              count: [1, count.z, count.y, count.x], element: Float16.self).map(Float.init)
+            }
+        }
+    }
+
+    /// The mask's box of `size` (x, y, z) voxels at `origin`: (z, y, x), 0 outside the volume.
+    public func maskBox(_ key: String, origin: SIMD3<Int>, size: SIMD3<Int>) throws -> [UInt8] {
+        try reading(key, "mask") {
+            let shape = try file.shape(of: ShardFormat.group(key) + "/mask")
+            return try Self.padded(volume: SIMD3(shape[2], shape[1], shape[0]), origin: origin, size: size, outside: UInt8(0)) { start, count in
+                try file.read(ShardFormat.group(key) + "/mask", as: .uint8, start: [start.z, start.y, start.x], count: [count.z, count.y, count.x],
+                              element: UInt8.self)
+            }
+        }
+    }
+
+    /// A subject's maps into atlas space on (part of) its token grid.
+    public struct AtlasBox: Sendable, Equatable {
+        /// Token-grid index (x', y', z') of the box's first token.
+        public let origin: SIMD3<Int>
+        /// (x', y', z') tokens.
+        public let size: SIMD3<Int>
+        /// Atlas RAS mm, component-major: (3, z', y', x').
+        public let coordinates: [Float]
+        /// (z', y', x'): 0 background, 1 CSF, 2 GM, 3 WM.
+        public let labels: [UInt8]
+        /// (z', y', x') in [0, 1].
+        public let confidence: [Float]
+    }
+
+    /// The atlas maps at token-grid indices `origin ..< origin + size` (x', y', z'), clipped to the grid
+    /// (the returned box says what was read). Pass no box for the whole grid.
+    public func atlasBox(_ key: String, origin: SIMD3<Int> = .zero, size: SIMD3<Int>? = nil) throws -> AtlasBox {
+        try reading(key, "atlas maps") {
+            let group = ShardFormat.group(key)
+            let shape = try file.shape(of: group + "/atlas_labels")
+            let grid = SIMD3(shape[2], shape[1], shape[0])
+            let start = pointwiseMin(pointwiseMax(origin, .zero), grid)
+            let end = pointwiseMax(pointwiseMin(origin &+ (size ?? grid), grid), start)
+            let count = end &- start
+            guard count.x > 0, count.y > 0, count.z > 0 else {
+                return AtlasBox(origin: start, size: count, coordinates: [], labels: [], confidence: [])
+            }
+            let s = [start.z, start.y, start.x], c = [count.z, count.y, count.x]
+            return AtlasBox(origin: start, size: count,
+                            coordinates: try file.read(group + "/atlas_coords", as: .float32, start: [0] + s, count: [3] + c, element: Float.self),
+                            labels: try file.read(group + "/atlas_labels", as: .uint8, start: s, count: c, element: UInt8.self),
+                            confidence: try file.read(group + "/confidence", as: .float16, start: s, count: c, element: Float16.self).map(Float.init))
+        }
+    }
+
+    /// Runs a read of subject `key`'s `what`, turning any failure into an error that names the shard and the subject.
+    func reading<R>(_ key: String, _ what: String, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as HDF5Error {
+            // A damaged chunk fails in HDF5's filter pipeline: inflate, or the Fletcher32 checksum behind it.
+            let damaged = error.reason.contains("filter returned failure") || error.reason.contains("checksum")
+            throw ShardError(reason: "\(url.lastPathComponent), subject \(key): cannot read its \(what): "
+                             + (damaged ? "damaged data (a stored chunk fails decompression or its Fletcher32 checksum): " : "") + error.reason)
+        } catch let error as ShardError {
+            throw ShardError(reason: "\(url.lastPathComponent), subject \(key): \(what): \(error.reason)")
+        }
+    }
+
+    /// A box of a (z, y, x) volume of size `volume` (x, y, z) read through `read(start, count)` of the part
+    /// inside it, the rest filled with `outside`.
+    static func padded<T>(volume: SIMD3<Int>, origin: SIMD3<Int>, size: SIMD3<Int>, outside: T,
+                          read: (SIMD3<Int>, SIMD3<Int>) throws -> [T]) throws -> [T] {
+        let start = pointwiseMin(pointwiseMax(origin, .zero), volume)
+        let end = pointwiseMax(pointwiseMin(origin &+ size, volume), start)
+        let count = end &- start
+        if start == origin, count == size { return try read(start, count) }
+        var out = [T](repeating: outside, count: size.x * size.y * size.z)
+        guard count.x > 0, count.y > 0, count.z > 0 else { return out }
+        let inside = try read(start, count)
+        let offset = start &- origin
+        for z in 0..<count.z {
+            for y in 0..<count.y {
+                let source = (z * count.y + y) * count.x
+                let target = ((z + offset.z) * size.y + y + offset.y) * size.x + offset.x
+                for x in 0..<count.x { out[target + x] = inside[source + x] }
+            }
+        }
+        return out
     }
 
     /// Reads every dataset of the shard (every chunk's checksum checked); returns the problems found,
@@ -81,7 +183,7 @@ public final class ShardReader: @unchecked Sendable {
     public func verify() throws -> [String] {
         var problems: [String] = []
         for name in try file.datasets(under: "/subjects") {
-            do { _ = try file.readRaw(name) } catch let error as HDF5Error { problems.append("\(name): \(error.reason)") }
+            do { _ = try file.readRaw(name) } catch let error as HDF5Error { problems.append("\(url.lastPathComponent): \(name): \(error.reason)") }
         }
         return problems
     }

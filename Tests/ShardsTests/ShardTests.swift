@@ -108,8 +108,42 @@ import Testing
         try bytes.write(to: url)
         let reader = try ShardReader(url: url)
         let problems = try reader.verify()
-        #expect(problems.count == 1 && problems[0].hasPrefix("/subjects/\(a.key)/image"), "\(problems)")
-        #expect(throws: HDF5Error.self) { try reader.subject(a.key) }
+        #expect(problems.count == 1 && problems[0].hasPrefix("shard.h5: /subjects/\(a.key)/image"), "\(problems)")
+        // Whole reads and boxes over the damaged chunk fail with the shard and the subject named; other boxes still read.
+        let whole = #expect(throws: ShardError.self) { try reader.subject(a.key) }
+        #expect(whole?.reason.hasPrefix("shard.h5, subject \(a.key): cannot read its volumes:") == true, "\(whole?.reason ?? "")")
+        let box = #expect(throws: ShardError.self) { try reader.imageBox(a.key, modality: 0, origin: .zero, size: SIMD3(8, 8, 8)) }
+        #expect(box?.reason.contains("shard.h5, subject \(a.key): cannot read its image") == true && box?.reason.contains("damaged data") == true,
+                "\(box?.reason ?? "")")
+        #expect(try reader.imageBox(a.key, modality: 1, origin: .zero, size: SIMD3(8, 8, 8)).count == 512)
+    }
+
+    /// Boxes that overhang the volume read the inside and pad with 0; atlas boxes are clipped to the grid.
+    @Test func boxesOverTheEdgeArePaddedAndAtlasBoxesClipped() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("shard.h5")
+        let writer = try ShardWriter(url: url, atlas: "a", tokenStride: 4, createdBy: "test")
+        let a = Self.subject("sub-ee_ses-1")
+        try writer.add(a)
+        try writer.finish()
+        let reader = try ShardReader(url: url)
+        let origin = SIMD3(-3, 30, 15), size = SIMD3(10, 10, 10)
+        let box = try reader.imageBox(a.key, modality: 1, origin: origin, size: size)
+        let mask = try reader.maskBox(a.key, origin: origin, size: size)
+        for z in 0..<10 { for y in 0..<10 { for x in 0..<10 {
+            let v = origin &+ SIMD3(x, y, z)
+            let inside = v.x >= 0 && v.y >= 0 && v.z >= 0 && v.x < a.size.x && v.y < a.size.y && v.z < a.size.z
+            let voxel = (v.z * a.size.y + v.y) * a.size.x + v.x
+            let expected = inside ? Float(Float16(a.image[a.size.x * a.size.y * a.size.z + voxel])) : 0
+            #expect(box[(z * 10 + y) * 10 + x] == expected)
+            #expect(mask[(z * 10 + y) * 10 + x] == (inside ? a.mask[voxel] : 0))
+        } } }
+        let atlas = try reader.atlasBox(a.key, origin: SIMD3(-1, 2, 1), size: SIMD3(4, 100, 2))
+        #expect(atlas.origin == SIMD3(0, 2, 1) && atlas.size == SIMD3(3, a.tokenGridSize.y - 2, 2))
+        let t = a.tokenGridSize, n = t.x * t.y * t.z, k = (1 * t.y + 2) * t.x + 0
+        #expect(atlas.coordinates[0] == a.atlasCoords[k] && atlas.coordinates[2 * atlas.labels.count] == a.atlasCoords[2 * n + k])
+        #expect(atlas.labels[0] == a.atlasLabels[k])
     }
 
     @Test(.enabled(if: ShardTests.python != nil, "needs TACO_PYTHON with h5py (make test sets it)"))
