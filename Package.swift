@@ -20,6 +20,8 @@ let package = Package(
     products: [
         .executable(name: "taco", targets: ["taco"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        // The plugin for other trainers (include/taco_train.h): a PyTorch trainer loads it with ctypes.
+        .library(name: "TacoTrain", type: .dynamic, targets: ["TacoPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -84,6 +86,12 @@ let package = Package(
             dependencies: ["Imaging", "Shards", "COpenBLAS"],
             swiftSettings: optimizedInDebug
         ),
+        // The C functions of include/taco_train.h over Train (the TacoTrain dynamic library).
+        .target(
+            name: "TacoPlugin",
+            dependencies: ["Train", "Shards", "Imaging"],
+            swiftSettings: optimizedInDebug
+        ),
         .executableTarget(
             name: "taco",
             dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -92,6 +100,11 @@ let package = Package(
             name: "TacoBenchmarks",
             dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards"],
             path: "Benchmarks/TacoBenchmarks"
+        ),
+        .executableTarget(
+            name: "TrainBenchmarks",
+            dependencies: ["Imaging", "Shards", "Train"],
+            path: "Benchmarks/TrainBenchmarks"
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Imaging"]),

@@ -6,7 +6,7 @@ import Testing
 @testable import Synth
 import Train
 
-/// Two synthetic subjects (BIDS), their T1w prepared and mapped to the bundled atlas with the default registration
+/// Two synthetic subjects (BIDS), their T1w and T2w prepared and the T1w mapped to the bundled atlas with the default registration
 /// (SyN at 2 mm, cross-correlation). By default small voxels prepared at 2 mm, tokens every 4 mm (4.5 min); with
 /// TACO_CORRESPOND_FULL=1 clinical voxels prepared at 1 mm, tokens every 4 mm (5 min; figures in docs/correspond.md).
 enum MappedCohort {
@@ -38,8 +38,11 @@ enum MappedCohort {
         var preparation = SessionPreparation()
         preparation.targetSpacing = MappedCohort.full ? 1 : 2
         return truth.subjects.map { s in
-            let t1 = root.appendingPathComponent("bids/sub-\(s.label)/ses-01/anat/sub-\(s.label)_ses-01_T1w.nii.gz")
-            let prepared = try! preparation.prepare([.init(modality: "T1w", volume: try! NIfTIFile.read(t1).0)])
+            func bids(_ modality: String) -> Volume {
+                try! NIfTIFile.read(root.appendingPathComponent("bids/sub-\(s.label)/ses-01/anat/sub-\(s.label)_ses-01_\(modality).nii.gz")).0
+            }
+            // T2w too, so that the training stream (StreamOnMappedCohortTests) has two modalities to pair.
+            let prepared = try! preparation.prepare([.init(modality: "T1w", volume: bids("T1w")), .init(modality: "T2w", volume: bids("T2w"))])
             let map = try! mapping.map(reference: prepared.volumes["T1w"]!, mask: prepared.mask, atlas: atlas)
             let truthMap = try! NIfTIFile.readVectorField(root.appendingPathComponent("truth").appendingPathComponent(s.subjectToAtlasMap))
             return Subject(prepared: prepared, map: map, truthMap: truthMap)

@@ -1,0 +1,166 @@
+// Train I benchmarks (`make bench-train`, release build): crop pairs per second from shards beside the same bytes
+// copied by memcpy (the limit) and beside decoding the crops from the prepared .nii.gz files (what MONAI-style
+// loaders do); the loss forward + backward beside its own GEMMs (the floor). Results in docs/benchmarks.md.
+import Foundation
+import Imaging
+import Shards
+import Train
+
+/// Peak resident memory since the last reset, from /proc (Linux).
+enum PeakMemory {
+    static func reset() { try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .ascii) }
+    static var mebibytes: Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+        return kB / 1024
+    }
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func best(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+    var out = Double.infinity
+    for _ in 0..<repeats { out = min(out, try seconds(body)) }
+    return out
+}
+
+func row(_ name: String, _ figure: String, _ reference: String, _ ratio: String, _ peak: Double) {
+    func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+    print(pad(name, 40) + " | " + pad(figure, 20) + " | " + pad(reference, 34) + " | " + pad(ratio, 22) + String(format: " | %5.0f MiB", peak))
+}
+
+let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("taco-bench-train-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: scratch) }
+
+// Four subjects like prepared 1 mm brains: 180 x 216 x 180, three modalities (smooth anatomy-like patterns plus noise
+// inside a head-sized ellipsoid, 0 outside), a mask, an atlas map every 4 voxels. The same volumes as .nii.gz
+// (float32, as taco prep writes them) for the NIfTI path.
+let size = SIMD3<Int>(180, 216, 180), voxels = 180 * 216 * 180, subjects = 4, modalities = ["FLAIR", "T1w", "T2w"]
+var generator = SeededGenerator(seed: 1)
+let shardURL = scratch.appendingPathComponent("shard-00001.h5")
+let writer = try ShardWriter(url: shardURL, atlas: "bench", tokenStride: 4, createdBy: "bench")
+var niftiFiles: [[URL]] = []
+let affine = AffineTransform3D(linear: .identity, translation: Vector3(-90, -126, -72))
+for s in 0..<subjects {
+    var image = [Float](repeating: 0, count: modalities.count * voxels), mask = [UInt8](repeating: 0, count: voxels)
+    for z in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x {
+        let e = pow((Double(x) - 90) / 75, 2) + pow((Double(y) - 108) / 95, 2) + pow((Double(z) - 90) / 75, 2)
+        guard e < 1 else { continue }
+        let v = (z * size.y + y) * size.x + x
+        mask[v] = 1
+        for m in 0..<modalities.count {
+            image[m * voxels + v] = Float(sin(Double(x + 5 * m + s) / 7) + 0.5 * cos(Double(y - 3 * m) / 9) + 0.3 * sin(Double(z) / 5) + 0.2 * generator.gaussian())
+        }
+    } } }
+    let grid = SIMD3(45, 54, 45), tokens = 45 * 54 * 45
+    var coords = [Float](repeating: 0, count: 3 * tokens)
+    for k in 0..<grid.z { for j in 0..<grid.y { for i in 0..<grid.x {
+        let t = (k * grid.y + j) * grid.x + i
+        coords[t] = Float(4 * i - 90); coords[tokens + t] = Float(4 * j - 126); coords[2 * tokens + t] = Float(4 * k - 72)
+    } } }
+    let key = "sub-\(s)_ses-1"
+    try writer.add(ShardSubject(key: key, modalities: modalities, size: size, image: image, mask: mask, affine: affine.rowMajor4x4, spacing: [1, 1, 1],
+                                tokenGridSize: grid, atlasCoords: coords, atlasLabels: [UInt8](repeating: 2, count: tokens),
+                                confidence: [Float](repeating: 0.8, count: tokens)))
+    let geometry = Geometry(size: size, indexToRAS: affine)
+    niftiFiles.append(try modalities.indices.map { m in
+        let url = scratch.appendingPathComponent("\(key)_\(modalities[m]).nii.gz")
+        try NIfTIFile.write(Volume(geometry: geometry, voxels: Array(image[(m * voxels)..<((m + 1) * voxels)])), to: url)
+        return url
+    })
+}
+let shardBytes = try writer.finish()
+try ShardManifest.build(shards: [shardURL], configuration: [:]).write(to: scratch.appendingPathComponent(ShardManifest.fileName))
+let dataset = try ShardDataset(manifest: scratch)
+print(String(format: "%d subjects, 3 modalities at 1 mm: shard %.0f MB, .nii.gz %.0f MB; crops 96^3, two modalities, tokens every 8 voxels\n",
+             subjects, Double(shardBytes) / 1e6,
+             Double(niftiFiles.joined().reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int) ?? 0) }) / 1e6))
+
+// The limit: the crop pair's bytes (2 x 96^3 float32) copied by memcpy.
+let pairBytes = 2 * 96 * 96 * 96 * 4
+let source = UnsafeMutableRawPointer.allocate(byteCount: pairBytes, alignment: 64), target = UnsafeMutableRawPointer.allocate(byteCount: pairBytes, alignment: 64)
+memset(source, 1, pairBytes)
+let memcpyPairs = 1 / best(20) { memcpy(target, source, pairBytes) }
+
+// MONAI-style: decode both modalities' whole .nii.gz, then cut the crop.
+let niftiPairs = 4 / (try best(1) {
+    for s in 0..<4 {
+        let a = try NIfTIFile.read(niftiFiles[s % subjects][0]).0, b = try NIfTIFile.read(niftiFiles[s % subjects][1]).0
+        var crop = [Float](repeating: 0, count: 2 * 96 * 96 * 96)
+        var k = 0
+        for volume in [a, b] { for z in 40..<136 { for y in 60..<156 { for x in 40..<136 { crop[k] = volume.voxels[(z * size.y + y) * size.x + x]; k += 1 } } } }
+        _ = crop
+    }
+})
+row("crop pair from .nii.gz (MONAI-style)", String(format: "%.2f pairs/s", niftiPairs), String(format: "memcpy of the pair: %.0f pairs/s", memcpyPairs),
+    String(format: "%.4fx memcpy", niftiPairs / memcpyPairs), PeakMemory.mebibytes)
+
+// The sampler alone on one thread: anchor crops (random mask voxel), and aligned crops (nearest atlas point).
+let sampler = try CropSampler(dataset: dataset, options: SamplingOptions())
+var rng = SeededGenerator(seed: 3)
+let anchorCount = 24
+let anchorSeconds = try seconds { for i in 0..<anchorCount { _ = try sampler.sample("sub-\(i % subjects)_ses-1", using: &rng) } }
+row("crop pair from shards, 1 thread", String(format: "%.1f pairs/s", Double(anchorCount) / anchorSeconds),
+    String(format: ".nii.gz path: %.2f pairs/s", niftiPairs),
+    String(format: "%.0fx .nii.gz, %.3fx memcpy", Double(anchorCount) / anchorSeconds / niftiPairs, Double(anchorCount) / anchorSeconds / memcpyPairs),
+    PeakMemory.mebibytes)
+let alignedSeconds = try seconds { for i in 0..<anchorCount { _ = try sampler.sample("sub-\(i % subjects)_ses-1", near: SIMD3(10, -20, 15), using: &rng) } }
+row("aligned crop pair (atlas nearest point)", String(format: "%.1f pairs/s", Double(anchorCount) / alignedSeconds),
+    String(format: "anchor crops: %.1f pairs/s", Double(anchorCount) / anchorSeconds), String(format: "%.2fx an anchor crop", anchorSeconds / alignedSeconds),
+    PeakMemory.mebibytes)
+
+// The stream (batches of 4: one anchor, three aligned crops, atlas matches for 6 pairs), 1 and 2 threads, prefetch 4.
+for threads in [1, 2] {
+    PeakMemory.reset()
+    let stream = try BatchStream(dataset: dataset, options: StreamOptions(batchSize: 4, seed: 1, rank: 0, worldSize: 1, prefetch: 4, threads: threads))
+    var pairs = 0
+    let streamSeconds = try seconds {
+        for _ in 0..<6 { while let batch = try stream.next() { pairs += batch.samples.count } }
+    }
+    row("stream, batches of 4, \(threads) thread\(threads > 1 ? "s" : "")", String(format: "%.1f pairs/s", Double(pairs) / streamSeconds),
+        String(format: ".nii.gz path: %.2f pairs/s", niftiPairs),
+        String(format: "%.0fx .nii.gz, %.3fx memcpy", Double(pairs) / streamSeconds / niftiPairs, Double(pairs) / streamSeconds / memcpyPairs),
+        PeakMemory.mebibytes)
+}
+
+// Losses: T = 512 tokens, C = 256 channels; forward + backward against the same GEMMs alone.
+func random(_ rows: Int, _ columns: Int, seed: UInt64) -> Matrix<Float> {
+    var g = SeededGenerator(seed: seed)
+    return Matrix(rows: rows, columns: columns, values: (0..<rows * columns).map { _ in Float(g.gaussian()) })
+}
+let t = 512, c = 256
+let za = random(t, c, seed: 1), zb = random(t, c, seed: 2)
+let intra = IntraInstanceTriplet()
+var lossRng = SeededGenerator(seed: 5)
+let intraSeconds = try best(10) { _ = try intra.evaluate(za, zb, using: &lossRng) }
+// Its GEMMs per direction: neighbour ranking (T x (C+1) x T), similarity (T x C x T), gradient (2 of T x T x C).
+let wide = random(t, c + 1, seed: 3), square = random(t, t, seed: 4)
+let gemmSeconds = best(10) {
+    for _ in 0..<2 {
+        _ = wide.timesTransposed(wide)
+        _ = za.timesTransposed(za)
+        _ = square.symmetrisedTimes(za)
+    }
+}
+let flops = 2.0 * 2 * (Double(t * t * (c + 1)) + Double(t * t * c) + 2 * Double(t * t * c))
+row("intra loss fwd+bwd, T=512 C=256", ms(intraSeconds), String(format: "its GEMMs: %@ (%.0f GFLOP/s)", ms(gemmSeconds), flops / gemmSeconds / 1e9),
+    String(format: "%.2fx the GEMM floor", gemmSeconds / intraSeconds), PeakMemory.mebibytes)
+let matches = (0..<300).map { TokenMatch(a: $0, b: (7 * $0) % t, weight: 0.8) }
+let interLoss = InterInstanceAlignment()
+let interSeconds = try best(10) { _ = try interLoss.evaluate(a: za, b: zb, matches: matches, using: &lossRng) }
+let interGemm = best(10) {
+    _ = za.timesTransposed(za)
+    _ = zb.timesTransposed(zb)
+    _ = square.symmetrisedTimes(zb)
+}
+row("inter loss fwd+bwd, T=512 C=256", ms(interSeconds), String(format: "its GEMMs: %@", ms(interGemm)),
+    String(format: "%.2fx the GEMM floor", interGemm / interSeconds), PeakMemory.mebibytes)
+
+func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
+print("\nratios: figure / reference (pairs/s), or reference time / figure time (losses); peak = resident high-water mark")
