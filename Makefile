@@ -7,7 +7,7 @@ PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
 PYTHON_ENV   := .build-python
 
-.PHONY: setup build test demo bench bench-correspond install python-env clean
+.PHONY: setup build test demo bench bench-correspond bench-train plugin install python-env clean
 
 setup:
 	@scripts/setup.sh
@@ -15,9 +15,10 @@ setup:
 build: setup
 	$(SWIFT) build -j $(JOBS) --product taco
 
-## The tests: Swift tests of every module, then Python cross-checks with nibabel/pydicom.
+## The tests: Swift tests of every module, with Python cross-checks (nibabel, pydicom, h5py, the plugin through ctypes).
 test: setup python-env
 	$(SWIFT) build -j $(JOBS) --build-tests
+	$(SWIFT) build -j $(JOBS) --product TacoTrain
 	TACO_PYTHON=$(abspath $(PYTHON_ENV))/bin/python $(SWIFT) test --skip-build --disable-xctest
 
 ## The main job on embedded data: a synthetic cohort made from the bundled atlas (a hospital-like DICOM
@@ -43,10 +44,24 @@ bench: setup python-env
 bench-correspond: setup python-env
 	Benchmarks/correspond/run.sh 3
 
+## The stream and the losses (crop pairs/s against memcpy and the .nii.gz path; losses against their GEMMs).
+bench-train: setup
+	$(SWIFT) build -j $(JOBS) -c release --product TrainBenchmarks
+	.build/release/TrainBenchmarks
+
+## The trainer plugin (libTacoTrain.so + include/taco_train.h) for PyTorch and other trainers: docs/plugin.md.
+plugin: setup
+	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
+	@echo "plugin: .build/release/libTacoTrain.so, header include/taco_train.h, Python wrapper python/taco_plugin.py"
+
 install: setup
 	$(SWIFT) build -j $(JOBS) -c release --product taco
 	install -d $(PREFIX)/bin $(PREFIX)/share/taco
+	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
+	install -d $(PREFIX)/lib $(PREFIX)/include
 	install -m 755 .build/release/taco $(PREFIX)/bin/taco
+	install -m 755 .build/release/libTacoTrain.so $(PREFIX)/lib/libTacoTrain.so
+	install -m 644 include/taco_train.h $(PREFIX)/include/taco_train.h
 	rm -rf $(PREFIX)/share/taco/atlases $(PREFIX)/share/taco/rules
 	cp -r atlases rules $(PREFIX)/share/taco/
 

@@ -56,4 +56,11 @@ static inline void chdf5_last_error(char *buf) {
     (void)H5Eclear2(H5E_DEFAULT);
 }
 
+/* zlib, for inflating raw chunks outside HDF5's lock (Shards.ChunkDecoder). */
+#include <zlib.h>
+
+/* HDF5's own Fletcher32 (exported by libhdf5, declared in its private H5private.h): a pure function, safe to
+ * call from any thread, so a chunk read raw with H5Dread_chunk is verified exactly as HDF5's filter does. */
+extern uint32_t H5_checksum_fletcher32(const void *data, size_t len);
+
 #endif

@@ -254,6 +254,71 @@ public final class HDF5File: @unchecked Sendable {
         }
     }
 
+    /// The stored chunks of dataset `name` that overlap the box `start` + `count`, as stored (still filtered),
+    /// with the dataset's filter pipeline: one short pass under the lock (file reads only), so that the
+    /// decoding (``ChunkDecoder``) can run outside it, on several threads. Nil when the dataset is not chunked
+    /// or uses a filter other than deflate, shuffle and Fletcher32.
+    public func storedChunks(of name: String, start: [Int], count: [Int]) throws -> StoredChunks? {
+        try withDataset(name) { dataset, space in
+            let rank = Int(H5Sget_simple_extent_ndims(space))
+            precondition(start.count == rank && count.count == rank, "box rank differs from the dataset's")
+            var dims = [hsize_t](repeating: 0, count: rank)
+            H5Sget_simple_extent_dims(space, &dims, nil)
+            let create = H5Dget_create_plist(dataset)
+            defer { H5Pclose(create) }
+            guard H5Pget_layout(create) == H5D_CHUNKED else { return nil }
+            var chunk = [hsize_t](repeating: 0, count: rank)
+            H5Pget_chunk(create, Int32(rank), &chunk)
+            var filters: [StoredChunks.Filter] = []
+            for index in 0..<H5Pget_nfilters(create) {
+                var flags: UInt32 = 0, elements = 1, values = [UInt32](repeating: 0, count: 1), config: UInt32 = 0
+                var nameBuffer = [CChar](repeating: 0, count: 64)
+                let id = H5Pget_filter2(create, UInt32(index), &flags, &elements, &values, 64, &nameBuffer, &config)
+                switch id {
+                case H5Z_FILTER_DEFLATE: filters.append(.deflate)
+                case H5Z_FILTER_SHUFFLE: filters.append(.shuffle(elementSize: Int(values[0])))
+                case H5Z_FILTER_FLETCHER32: filters.append(.fletcher32)
+                default: return nil
+                }
+            }
+            let type = H5Dget_type(dataset)
+            defer { H5Tclose(type) }
+            let elementSize = H5Tget_size(type)
+            let chunkShape = chunk.map { Int($0) }
+            var first = [Int](), last = [Int]()
+            for d in 0..<rank {
+                guard start[d] >= 0, count[d] > 0, start[d] + count[d] <= Int(dims[d]) else {
+                    throw HDF5Error(path: path, operation: "read a box of \(name)", reason: "the box \(start) + \(count) is not inside \(dims)")
+                }
+                first.append(start[d] / chunkShape[d])
+                last.append((start[d] + count[d] - 1) / chunkShape[d])
+            }
+            var chunks: [StoredChunks.Chunk] = []
+            var index = first
+            while true {
+                var offset = zip(index, chunkShape).map { hsize_t($0 * $1) }
+                var size: hsize_t = 0
+                if H5Dget_chunk_storage_size(dataset, &offset, &size) < 0 { size = 0 }
+                var bytes = [UInt8](repeating: 0, count: Int(size))
+                var mask: UInt32 = 0
+                if size > 0 {
+                    let status = bytes.withUnsafeMutableBytes { H5Dread_chunk(dataset, chdf5_default(), &offset, &mask, $0.baseAddress) }
+                    guard status >= 0 else { throw Self.error(path, "read chunk \(offset) of \(name)") }
+                }
+                chunks.append(StoredChunks.Chunk(origin: offset.map { Int($0) }, bytes: bytes, skippedFilters: mask))
+                var d = rank - 1
+                while d >= 0 {
+                    index[d] += 1
+                    if index[d] <= last[d] { break }
+                    index[d] = first[d]
+                    d -= 1
+                }
+                if d < 0 { break }
+            }
+            return StoredChunks(dataset: name, chunkShape: chunkShape, elementSize: elementSize, filters: filters, chunks: chunks)
+        }
+    }
+
     /// The file offset and stored size of chunk `index` of dataset `name` (for tests that damage a chunk).
     public func chunkLocation(of name: String, index: Int) throws -> (offset: Int, size: Int) {
         try withDataset(name) { dataset, space in

@@ -90,8 +90,13 @@ public final class ShardReader: @unchecked Sendable {
             let shape = try file.shape(of: ShardFormat.group(key) + "/image")
             guard (0..<shape[0]).contains(modality) else { throw ShardError(reason: "no modality \(modality) (the subject has \(shape[0]))") }
             return try Self.padded(volume: SIMD3(shape[3], shape[2], shape[1]), origin: origin, size: size, outside: Float(0)) { start, count in
-                try file.read(ShardFormat.group(key) + "/image", as: .float16, start: [modality, start.z, start.y, start.x],
-                              count: [1, count.z, count.y, count.x], element: Float16.self).map(Float.init)
+                let name = ShardFormat.group(key) + "/image", first = [modality, start.z, start.y, start.x], extent = [1, count.z, count.y, count.x]
+                // The chunks are read raw under HDF5's lock and decoded outside it on every core; a pipeline with
+                // other filters goes through HDF5's own read.
+                if let stored = try file.storedChunks(of: name, start: first, count: extent) {
+                    return try ChunkDecoder.float16Box(stored, start: first, count: extent, path: file.path)
+                }
+                return try file.read(name, as: .float16, start: first, count: extent, element: Float16.self).map(Float.init)
             }
         }
     }
@@ -148,7 +153,7 @@ public final class ShardReader: @unchecked Sendable {
             return try body()
         } catch let error as HDF5Error {
             // A damaged chunk fails in HDF5's filter pipeline: inflate, or the Fletcher32 checksum behind it.
-            let damaged = error.reason.contains("filter returned failure") || error.reason.contains("checksum")
+            let damaged = !error.reason.hasPrefix("damaged data") && (error.reason.contains("filter returned failure") || error.reason.contains("checksum"))
             throw ShardError(reason: "\(url.lastPathComponent), subject \(key): cannot read its \(what): "
                              + (damaged ? "damaged data (a stored chunk fails decompression or its Fletcher32 checksum): " : "") + error.reason)
         } catch let error as ShardError {

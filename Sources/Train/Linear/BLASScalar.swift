@@ -47,6 +47,8 @@ public struct Matrix<Scalar: BLASScalar>: Sendable, Equatable {
     }
 
     /// `self * other^T` (rows x other.rows): every row of self against every row of other, in one GEMM.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func timesTransposed(_ other: Matrix) -> Matrix {
         precondition(columns == other.columns, "row lengths differ: \(columns) and \(other.columns)")
         var out = Matrix(zeros: rows, other.rows)
@@ -63,6 +65,8 @@ public struct Matrix<Scalar: BLASScalar>: Sendable, Equatable {
     }
 
     /// `self * other` (rows x other.columns).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func times(_ other: Matrix) -> Matrix {
         precondition(columns == other.rows, "inner sizes differ: \(columns) and \(other.rows)")
         var out = Matrix(zeros: rows, other.columns)
@@ -80,6 +84,8 @@ public struct Matrix<Scalar: BLASScalar>: Sendable, Equatable {
 
     /// `(self + self^T) * other` for a square `self`, in two GEMMs: the gradient with respect to `other`
     /// of `sum(self .* (other * other^T))`, where `self` holds the loss's derivatives by pairwise product.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func symmetrisedTimes(_ other: Matrix) -> Matrix {
         precondition(rows == columns && columns == other.rows, "needs a square matrix as long as the other's rows")
         var out = Matrix(zeros: other.rows, other.columns)

@@ -4,11 +4,15 @@
 public enum NearestRows {
     /// For each row i of `values` (rows x columns), the indices of its `k` largest entries, best first,
     /// leaving out column i when `excludingDiagonal`. Rows with fewer candidates give fewer indices.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func largest<S: BLASScalar>(_ values: Matrix<S>, k: Int, excludingDiagonal: Bool) -> [[Int]] {
         select(values, k: k, excludingDiagonal: excludingDiagonal) { $0 > $1 }
     }
 
     /// As ``largest(_:k:excludingDiagonal:)``, for the smallest entries.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func smallest<S: BLASScalar>(_ values: Matrix<S>, k: Int, excludingDiagonal: Bool) -> [[Int]] {
         select(values, k: k, excludingDiagonal: excludingDiagonal) { $0 < $1 }
     }

@@ -9,6 +9,8 @@ public struct NormalisedRows<Scalar: BLASScalar>: Sendable {
     /// `max(|x|, epsilon)` of each row.
     public let lengths: [Scalar]
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(_ features: Matrix<Scalar>) {
         let c = features.columns
         var unit = features, lengths = [Scalar](repeating: 0, count: features.rows)
@@ -29,6 +31,8 @@ public struct NormalisedRows<Scalar: BLASScalar>: Sendable {
 
     /// The gradient with respect to the original rows, given the gradient with respect to the unit rows:
     /// `(g - n (n . g)) / |x|`, or `g / epsilon` for a row shorter than epsilon (where the map is `x / epsilon`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func backward(_ gradient: Matrix<Scalar>) -> Matrix<Scalar> {
         let c = unit.columns
         var out = gradient

@@ -30,6 +30,8 @@ public struct InterInstanceAlignment: Sendable, Equatable {
     }
 
     /// The positives of every match: partners in B of i's matched neighbours in A, nearest first (empty: skipped).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func positives<S: BLASScalar>(a: Matrix<S>, tokensInB: Int, matches: [TokenMatch]) throws -> [[Int]] {
         try check(matches, tokensInA: a.rows, tokensInB: tokensInB)
         var partner = [Int](repeating: -1, count: a.rows)
@@ -54,6 +56,8 @@ public struct InterInstanceAlignment: Sendable, Equatable {
     }
 
     /// `L_pq` with negatives drawn from `rng`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func evaluate<S: BLASScalar>(a: Matrix<S>, b: Matrix<S>, matches: [TokenMatch], using rng: inout SeededGenerator) throws -> Result<S> {
         let p = try positives(a: a, tokensInB: b.rows, matches: matches)
         return try evaluate(a: a, b: b, matches: matches, negatives: drawNegatives(tokensInB: b.rows, matches: matches, positives: p, using: &rng))
@@ -61,6 +65,8 @@ public struct InterInstanceAlignment: Sendable, Equatable {
 
     /// `L_pq` with explicit negatives: for each match, at least as many as it has positives (extra ones are
     /// ignored, so a caller can pass k per match).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func evaluate<S: BLASScalar>(a: Matrix<S>, b: Matrix<S>, matches: [TokenMatch], negatives: [[Int]]) throws -> Result<S> {
         guard a.columns == b.columns else { throw LossInputError("A has \(a.columns) channels, B \(b.columns)") }
         guard negatives.count == matches.count else { throw LossInputError("negatives for \(negatives.count) matches, there are \(matches.count)") }

@@ -33,6 +33,8 @@ public struct IntraInstanceTriplet: Sendable, Equatable {
     }
 
     /// N(i) of every token of `anchor`: its k nearest tokens by Euclidean distance, i excluded, nearest first.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func neighbourIndices<S: BLASScalar>(of anchor: Matrix<S>) -> [[Int]] {
         // |a_i - a_j|^2 ranks as |a_j|^2 - 2 a_i.a_j for a fixed i: one GEMM of [a_i, 1] with [-2 a_j, |a_j|^2].
         let t = anchor.rows, c = anchor.columns
@@ -67,23 +69,34 @@ public struct IntraInstanceTriplet: Sendable, Equatable {
     }
 
     /// `L_ab + L_ba` with negatives drawn from `rng` (a->b first, then b->a).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func evaluate<S: BLASScalar>(_ a: Matrix<S>, _ b: Matrix<S>, using rng: inout SeededGenerator) throws -> Result<S> {
         try checkShapes(a, b)
         let na = neighbourIndices(of: a), nb = neighbourIndices(of: b)
         let negativesAB = try drawNegatives(tokens: a.rows, neighbours: na, using: &rng)
         let negativesBA = try drawNegatives(tokens: a.rows, neighbours: nb, using: &rng)
-        return try evaluate(a, b, negativesAB: negativesAB, negativesBA: negativesBA)
+        return try evaluate(a, b, neighbours: (na, nb), negatives: (negativesAB, negativesBA))
     }
 
     /// `L_ab + L_ba` with explicit negatives (tokens x k each), so that a result can be reproduced exactly.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func evaluate<S: BLASScalar>(_ a: Matrix<S>, _ b: Matrix<S>, negativesAB: [[Int]], negativesBA: [[Int]]) throws -> Result<S> {
         try checkShapes(a, b)
-        let ab = try direction(anchor: a, other: b, neighbours: neighbourIndices(of: a), negatives: negativesAB)
-        let ba = try direction(anchor: b, other: a, neighbours: neighbourIndices(of: b), negatives: negativesBA)
+        return try evaluate(a, b, neighbours: (neighbourIndices(of: a), neighbourIndices(of: b)), negatives: (negativesAB, negativesBA))
+    }
+
+    private func evaluate<S: BLASScalar>(_ a: Matrix<S>, _ b: Matrix<S>, neighbours: ([[Int]], [[Int]]),
+                                         negatives: ([[Int]], [[Int]])) throws -> Result<S> {
+        let ab = try direction(anchor: a, other: b, neighbours: neighbours.0, negatives: negatives.0)
+        let ba = try direction(anchor: b, other: a, neighbours: neighbours.1, negatives: negatives.1)
         return Result(value: ab.value + ba.value, gradientA: ba.gradient, gradientB: ab.gradient)
     }
 
     /// One direction: `L_ab` (neighbours from `anchor`, distances in `other`) and its gradient with respect to `other`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func direction<S: BLASScalar>(anchor: Matrix<S>, other: Matrix<S>, neighbours n: [[Int]],
                                          negatives: [[Int]]) throws -> (value: S, gradient: Matrix<S>) {
         let t = other.rows, k = neighbours

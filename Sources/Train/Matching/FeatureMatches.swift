@@ -2,6 +2,8 @@
 /// each is the other's nearest neighbour under `d = 1 - cos` (one GEMM of the unit rows).
 public enum FeatureMatches {
     /// Mutual nearest neighbours between the rows of `a` and `b`, in `a`'s order, weight 1.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func match<S: BLASScalar>(_ a: Matrix<S>, _ b: Matrix<S>) -> [TokenMatch] {
         guard a.rows > 0, b.rows > 0 else { return [] }
         let similarity = NormalisedRows(a).unit.timesTransposed(NormalisedRows(b).unit)
