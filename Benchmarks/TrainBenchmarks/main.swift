@@ -6,15 +6,10 @@ import Imaging
 import Shards
 import Train
 
-/// Peak resident memory since the last reset, from /proc (Linux).
+/// Peak resident memory since the last reset (Linux's VmHWM).
 enum PeakMemory {
-    static func reset() { try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .ascii) }
-    static var mebibytes: Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kB = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
-        return kB / 1024
-    }
+    static func reset() { WorkerProcess.resetPeakResident() }
+    static var mebibytes: Double { Double(WorkerProcess.peakResidentBytes()) / Double(1 << 20) }
 }
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {

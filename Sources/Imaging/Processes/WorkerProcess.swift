@@ -80,6 +80,12 @@ public struct WorkerProcess: Sendable {
         return names[signal] ?? "signal"
     }
 
+    /// Resets this process's peak resident set (VmHWM) to its current size (Linux; no effect elsewhere), so
+    /// that a benchmark can read the peak of one piece of work.
+    public static func resetPeakResident() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .ascii)
+    }
+
     /// This process's peak resident set (VmHWM in /proc/self/status), bytes; 0 where unknown.
     public static func peakResidentBytes() -> Int {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
