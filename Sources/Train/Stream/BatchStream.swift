@@ -19,6 +19,9 @@ import Shards
 /// while let batch = try stream.next() { ... }          // one epoch
 /// let resumeFrom = stream.state                         // save with the checkpoint
 /// ```
+///
+/// `@unchecked Sendable`: `state` and the producer are touched by the consumer's thread only; the producing
+/// threads share the damaged-shard list, which has its own lock.
 public final class BatchStream: @unchecked Sendable {
     public let dataset: ShardDataset
     public let options: StreamOptions
@@ -33,8 +36,7 @@ public final class BatchStream: @unchecked Sendable {
     private var producer: EpochProducer?
     private let damaged = DamagedShards()
 
-    /// `@unchecked Sendable`: `state` and `producer` are touched by the consumer's thread only; the
-    /// producers share `damaged`, which has its own lock.
+    /// A stream over `dataset`, starting at `state` (the first batch of epoch 0 by default).
     public init(dataset: ShardDataset, options: StreamOptions, state: StreamState = StreamState()) throws {
         try options.validate()
         self.dataset = dataset
