@@ -40,6 +40,11 @@ let size = SIMD3<Int>(180, 216, 180), voxels = 180 * 216 * 180, subjects = 4, mo
 var generator = SeededGenerator(seed: 1)
 let shardURL = scratch.appendingPathComponent("shard-00001.h5")
 let writer = try ShardWriter(url: shardURL, atlas: "bench", tokenStride: 4, createdBy: "bench")
+// The same subjects with images stored without gzip (`taco correspond --image-compression none`).
+let plainFolder = scratch.appendingPathComponent("uncompressed")
+try FileManager.default.createDirectory(at: plainFolder, withIntermediateDirectories: true)
+let plainURL = plainFolder.appendingPathComponent("shard-00001.h5")
+let plainWriter = try ShardWriter(url: plainURL, atlas: "bench", tokenStride: 4, createdBy: "bench", imageCompression: .none)
 var niftiFiles: [[URL]] = []
 let affine = AffineTransform3D(linear: .identity, translation: Vector3(-90, -126, -72))
 for s in 0..<subjects {
@@ -60,9 +65,11 @@ for s in 0..<subjects {
         coords[t] = Float(4 * i - 90); coords[tokens + t] = Float(4 * j - 126); coords[2 * tokens + t] = Float(4 * k - 72)
     } } }
     let key = "sub-\(s)_ses-1"
-    try writer.add(ShardSubject(key: key, modalities: modalities, size: size, image: image, mask: mask, affine: affine.rowMajor4x4, spacing: [1, 1, 1],
-                                tokenGridSize: grid, atlasCoords: coords, atlasLabels: [UInt8](repeating: 2, count: tokens),
-                                confidence: [Float](repeating: 0.8, count: tokens)))
+    let subject = ShardSubject(key: key, modalities: modalities, size: size, image: image, mask: mask, affine: affine.rowMajor4x4, spacing: [1, 1, 1],
+                               tokenGridSize: grid, atlasCoords: coords, atlasLabels: [UInt8](repeating: 2, count: tokens),
+                               confidence: [Float](repeating: 0.8, count: tokens))
+    try writer.add(subject)
+    try plainWriter.add(subject)
     let geometry = Geometry(size: size, indexToRAS: affine)
     niftiFiles.append(try modalities.indices.map { m in
         let url = scratch.appendingPathComponent("\(key)_\(modalities[m]).nii.gz")
@@ -71,10 +78,12 @@ for s in 0..<subjects {
     })
 }
 let shardBytes = try writer.finish()
+let plainBytes = try plainWriter.finish()
 try ShardManifest.build(shards: [shardURL], configuration: [:]).write(to: scratch.appendingPathComponent(ShardManifest.fileName))
+try ShardManifest.build(shards: [plainURL], configuration: [:]).write(to: plainFolder.appendingPathComponent(ShardManifest.fileName))
 let dataset = try ShardDataset(manifest: scratch)
-print(String(format: "%d subjects, 3 modalities at 1 mm: shard %.0f MB, .nii.gz %.0f MB; crops 96^3, two modalities, tokens every 8 voxels\n",
-             subjects, Double(shardBytes) / 1e6,
+print(String(format: "%d subjects, 3 modalities at 1 mm: shard %.0f MB (images without gzip: %.0f MB), .nii.gz %.0f MB; crops 96^3, two modalities, tokens every 8 voxels\n",
+             subjects, Double(shardBytes) / 1e6, Double(plainBytes) / 1e6,
              Double(niftiFiles.joined().reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int) ?? 0) }) / 1e6))
 
 // The limit: the crop pair's bytes (2 x 96^3 float32) copied by memcpy.
@@ -131,6 +140,25 @@ for threads in [1, 2] {
         for _ in 0..<6 { while let batch = try stream.next() { pairs += batch.samples.count } }
     }
     row("stream, batches of 4, \(threads) thread\(threads > 1 ? "s" : "")", String(format: "%.1f pairs/s", Double(pairs) / streamSeconds),
+        String(format: ".nii.gz path: %.2f pairs/s", niftiPairs),
+        String(format: "%.0fx .nii.gz, %.3fx memcpy", Double(pairs) / streamSeconds / niftiPairs, Double(pairs) / streamSeconds / memcpyPairs),
+        PeakMemory.mebibytes)
+}
+
+// Images stored without gzip: the sampler alone and the stream.
+let plainDataset = try ShardDataset(manifest: plainFolder)
+let plainSampler = try CropSampler(dataset: plainDataset, options: SamplingOptions())
+let plainSeconds = try seconds { for i in 0..<anchorCount { _ = try plainSampler.sample("sub-\(i % subjects)_ses-1", using: &rng) } }
+row("crop pair, images without gzip", String(format: "%.1f pairs/s", Double(anchorCount) / plainSeconds),
+    String(format: ".nii.gz path: %.2f pairs/s", niftiPairs),
+    String(format: "%.0fx .nii.gz, %.3fx memcpy", Double(anchorCount) / plainSeconds / niftiPairs, Double(anchorCount) / plainSeconds / memcpyPairs),
+    PeakMemory.mebibytes)
+do {
+    PeakMemory.reset()
+    let stream = try BatchStream(dataset: plainDataset, options: StreamOptions(batchSize: 4, seed: 1, rank: 0, worldSize: 1, prefetch: 4, threads: 2))
+    var pairs = 0
+    let streamSeconds = try seconds { for _ in 0..<6 { while let batch = try stream.next() { pairs += batch.samples.count } } }
+    row("stream, images without gzip, 2 threads", String(format: "%.1f pairs/s", Double(pairs) / streamSeconds),
         String(format: ".nii.gz path: %.2f pairs/s", niftiPairs),
         String(format: "%.0fx .nii.gz, %.3fx memcpy", Double(pairs) / streamSeconds / niftiPairs, Double(pairs) / streamSeconds / memcpyPairs),
         PeakMemory.mebibytes)

@@ -10,9 +10,22 @@ public enum ShardFormat {
     /// gzip level after shuffling: stock HDF5 and h5py read it without plugins.
     public static let gzipLevel = 4
 
-    /// The storage of every dataset: chunked, shuffled + gzip, Fletcher32 checksums.
+    /// How the `image` datasets are stored: `gzip` (shuffle + gzip, the default: files at about a fifth of the
+    /// raw size) or `none` (chunks stored as they are, still Fletcher32-checksummed: files 4-5x larger, crops read
+    /// many times faster; docs/benchmarks.md). Either way stock HDF5 and h5py read them.
+    public enum ImageCompression: String, Sendable, Codable, CaseIterable {
+        case gzip
+        case none
+    }
+
+    /// The storage of every dataset but `image`: chunked, shuffled + gzip, Fletcher32 checksums.
     static func storage(_ chunk: [Int]) -> HDF5File.Storage {
         HDF5File.Storage(chunk: chunk, gzipLevel: gzipLevel, checksum: true)
+    }
+
+    /// The storage of `image` datasets.
+    static func imageStorage(_ compression: ImageCompression) -> HDF5File.Storage {
+        HDF5File.Storage(chunk: imageChunk, gzipLevel: compression == .gzip ? gzipLevel : nil, checksum: true)
     }
 
     static func group(_ key: String) -> String { "/subjects/" + key }

@@ -147,6 +147,13 @@ public final class ShardReader: @unchecked Sendable {
         }
     }
 
+    /// How subject `key`'s image is stored: its filter pipeline in write order (deflate, shuffle, Fletcher32).
+    public func imageFilters(_ key: String) throws -> [StoredChunks.Filter] {
+        try reading(key, "image") {
+            try file.storedChunks(of: ShardFormat.group(key) + "/image", start: [0, 0, 0, 0], count: [1, 1, 1, 1])?.filters ?? []
+        }
+    }
+
     /// Runs a read of subject `key`'s `what`, turning any failure into an error that names the shard and the subject.
     func reading<R>(_ key: String, _ what: String, _ body: () throws -> R) throws -> R {
         do {

@@ -13,12 +13,17 @@ public final class ShardWriter: @unchecked Sendable {
     public let atlas: String
     public let tokenStride: Int
     private let partial: URL
+    /// How this writer stores images (subjects copied from other shards keep their own storage).
+    public let imageCompression: ShardFormat.ImageCompression
     private var file: HDF5File?
     /// Keys written so far, in order.
     public private(set) var keys: [String] = []
 
     /// `@unchecked Sendable`: one writer is used by one thread at a time (it owns an HDF5 handle).
-    public init(url: URL, atlas: String, tokenStride: Int, createdBy: String) throws {
+    /// A shard at `url` (built under a temporary name until ``finish()``); `imageCompression` says how the
+    /// subjects' images are stored.
+    public init(url: URL, atlas: String, tokenStride: Int, createdBy: String, imageCompression: ShardFormat.ImageCompression = .gzip) throws {
+        self.imageCompression = imageCompression
         self.url = url
         self.atlas = atlas
         self.tokenStride = tokenStride
@@ -43,7 +48,7 @@ public final class ShardWriter: @unchecked Sendable {
         let (x, y, z) = (subject.size.x, subject.size.y, subject.size.z)
         let t = subject.tokenGridSize
         try file.write(subject.image.map { Float16($0) }, shape: [subject.modalities.count, z, y, x], to: group + "/image",
-                       type: .float16, storage: ShardFormat.storage(ShardFormat.imageChunk))
+                       type: .float16, storage: ShardFormat.imageStorage(imageCompression))
         try file.write(subject.mask, shape: [z, y, x], to: group + "/mask", type: .uint8, storage: ShardFormat.storage(ShardFormat.volumeChunk))
         try file.write(subject.atlasCoords, shape: [3, t.z, t.y, t.x], to: group + "/atlas_coords", type: .float32,
                        storage: ShardFormat.storage([1] + ShardFormat.volumeChunk))

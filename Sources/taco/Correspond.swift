@@ -50,6 +50,9 @@ struct CorrespondRunCommand: ParsableCommand {
     @Option(name: .long, help: "Finest level of the affine registration, mm.")
     var affineResolution: Double = 2
 
+    @Option(name: .long, help: "How images are stored: gzip (small files) or none (4-5x larger, crops read many times faster).")
+    var imageCompression = "gzip"
+
     @Option(name: .long, help: "Target shard size (e.g. 1GiB, 500MB).")
     var shardSize: String = "1GiB"
 
@@ -67,6 +70,7 @@ struct CorrespondRunCommand: ParsableCommand {
         o.deformableResolution = deformableResolution
         o.affineResolution = affineResolution
         o.deformableMetric = deformableMetric
+        o.imageCompression = imageCompression
         o.deformableIterations = deformableIterations.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard let size = CorrespondOptions.parseSize(shardSize) else {
             throw ValidationError("--shard-size: '\(shardSize)' is not a size (e.g. 1GiB, 500MB, 1000000)")

@@ -19,7 +19,7 @@ import Shards
         defer { try? FileManager.default.removeItem(at: root) }
         let folder = try Self.writeSession(under: root)
         let session = try PreparedSession(folder: folder)
-        #expect(session.key == "sub-a1_ses-b2" && session.modalities == ["T1w"] && session.reference == "T1w")
+        #expect(session.key == "sub-a1_ses-b2" && session.modalities == ["T1w", "T2w"] && session.reference == "T1w")
         let s = MappedCohort.subjects[0]
         let subject = ShardSubjectBuilder.subject(session, map: s.map)
         let url = root.appendingPathComponent("shard-0001.h5")

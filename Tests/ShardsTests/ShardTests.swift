@@ -118,6 +118,36 @@ import Testing
         #expect(try reader.imageBox(a.key, modality: 1, origin: .zero, size: SIMD3(8, 8, 8)).count == 512)
     }
 
+    /// Images stored without gzip (`--image-compression none`): the same voxels, only Fletcher32 in the pipeline, a
+    /// larger file, and a damaged byte still caught.
+    @Test func uncompressedImagesReadTheSameAndKeepTheirChecksums() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = Self.subject("sub-ff_ses-1")
+        var sizes: [Int] = []
+        for compression in ShardFormat.ImageCompression.allCases {
+            let url = dir.appendingPathComponent("shard-\(compression).h5")
+            let writer = try ShardWriter(url: url, atlas: "a", tokenStride: 4, createdBy: "test", imageCompression: compression)
+            try writer.add(a)
+            sizes.append(try writer.finish())
+            let reader = try ShardReader(url: url)
+            #expect(try reader.imageFilters(a.key) == (compression == .gzip ? [.fletcher32, .shuffle(elementSize: 2), .deflate] : [.fletcher32]))
+            let box = try reader.imageBox(a.key, modality: 1, origin: SIMD3(5, 6, 7), size: SIMD3(30, 20, 10))
+            for (z, y, x) in [(0, 0, 0), (9, 19, 29), (4, 11, 3)] {
+                let voxel = ((z + 7) * a.size.y + y + 6) * a.size.x + x + 5
+                #expect(box[(z * 20 + y) * 30 + x] == Float(Float16(a.image[a.size.x * a.size.y * a.size.z + voxel])))
+            }
+        }
+        #expect(sizes[1] > 2 * sizes[0], "\(sizes)")
+        let url = dir.appendingPathComponent("shard-none.h5")
+        let location = try HDF5File.open(url).chunkLocation(of: "/subjects/\(a.key)/image", index: 1)
+        var bytes = try Data(contentsOf: url)
+        bytes[location.offset + 100] ^= 0x10
+        try bytes.write(to: url)
+        let damaged = #expect(throws: ShardError.self) { try ShardReader(url: url).imageBox(a.key, modality: 0, origin: .zero, size: SIMD3(40, 36, 20)) }
+        #expect(damaged?.reason.contains("Fletcher32 checksum failed") == true, "\(damaged?.reason ?? "")")
+    }
+
     /// Boxes that overhang the volume read the inside and pad with 0; atlas boxes are clipped to the grid.
     @Test func boxesOverTheEdgeArePaddedAndAtlasBoxesClipped() throws {
         let dir = try Self.folder()

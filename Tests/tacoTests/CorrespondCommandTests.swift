@@ -143,7 +143,8 @@ enum CorrespondFixture {
         try bytes.prefix(bytes.count / 2).write(to: anat1.appendingPathComponent(corrupt))
 
         let out = PrepFixture.output("damaged-shards")
-        let r = try CorrespondFixture.correspond(prepared, out: out)
+        // Images stored without gzip here (the option's own check): only Fletcher32 in their pipeline.
+        let r = try CorrespondFixture.correspond(prepared, out: out, ["--image-compression", "none"])
         #expect(r.status == 1, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("1 subjects mapped, 0 up to date, 2 failed"), "\(r.out)")
         let lines = r.out.split(separator: "\n").map(String.init)
@@ -152,6 +153,9 @@ enum CorrespondFixture {
         let manifest = try ShardManifest.read(from: out.appendingPathComponent("dataset.json"))
         #expect(manifest.subjects.map(\.key) == [CorrespondFixture.key(sessions[2])])
         #expect(try TacoProcess.run(["inspect", out.appendingPathComponent("dataset.json").path, "--verify"]).status == 0)
+        let shard = try ShardReader(url: out.appendingPathComponent(manifest.subjects[0].shard))
+        #expect(try shard.imageFilters(manifest.subjects[0].key) == [.fletcher32])
+        #expect(manifest.configuration["image_compression"] == "none")
     }
 
     @Test func anInterruptedRunResumesWithoutRedoingFinishedSubjects() throws {
@@ -198,6 +202,7 @@ enum CorrespondFixture {
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--shard-size", "lots"]).status == 2)
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--shard-index", "2", "--shard-count", "2"]).status == 2)
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--deformable-metric", "demons"]).status == 2)
+        #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--image-compression", "lz4"]).status == 2)
         let empty = PrepFixture.output("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         let r = try CorrespondFixture.correspond(empty, out: out)

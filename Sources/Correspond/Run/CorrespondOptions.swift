@@ -1,4 +1,5 @@
 import Foundation
+import Shards
 
 /// The settings of a `taco correspond` run. Everything except `shardSizeBytes` changes what a subject's
 /// map holds, so it enters ``configuration`` and each subject's fingerprint.
@@ -12,6 +13,8 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
     public var deformableSmoothing = 3.0
     /// SyN's metric: `mi` (Mattes mutual information, 32 bins) or `cc` (neighbourhood cross-correlation, radius 2).
     public var deformableMetric = "cc"
+    /// How images are stored in the shards: `gzip` (default) or `none` (larger files, faster crops).
+    public var imageCompression = "gzip"
     /// Target size of a shard file: subjects are added to a shard until the next would take it past this.
     public var shardSizeBytes = 1 << 30
 
@@ -40,6 +43,9 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
         guard deformableSmoothing >= 0 else { throw fail("--deformable-smoothing must not be negative") }
         guard ["mi", "cc"].contains(deformableMetric) else { throw fail("--deformable-metric must be mi or cc (got '\(deformableMetric)')") }
         guard shardSizeBytes > 0 else { throw fail("--shard-size must be positive") }
+        guard ShardFormat.ImageCompression(rawValue: imageCompression) != nil else {
+            throw fail("--image-compression must be gzip or none (got '\(imageCompression)')")
+        }
     }
 
     /// What the maps depend on (with the atlas's name as resolved and the TacoKit version), recorded in
@@ -53,6 +59,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             "deformable_iterations": deformableIterations.map(String.init).joined(separator: ","),
             "deformable_smoothing": String(deformableSmoothing),
             "deformable_metric": deformableMetric,
+            "image_compression": imageCompression,
             "taco_version": version,
         ]
     }

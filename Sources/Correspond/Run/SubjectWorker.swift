@@ -47,7 +47,8 @@ public enum SubjectWorker {
         do {
             try fm.createDirectory(at: layout.work, withIntermediateDirectories: true)
             let writer = try ShardWriter(url: layout.workShard(job.key), atlas: atlas.name, tokenStride: job.options.tokenStride,
-                                         createdBy: createdBy(version: version))
+                                         createdBy: createdBy(version: version),
+                                         imageCompression: ShardFormat.ImageCompression(rawValue: job.options.imageCompression) ?? .gzip)
             do {
                 try writer.add(ShardSubjectBuilder.subject(session, map: result))
                 outcome.bytes = try writer.finish()
