@@ -17,6 +17,8 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
 public final class HDF5File: @unchecked Sendable {
     public let path: String
     private var id: hid_t
+    /// Each dataset's chunk size in bytes, learnt at its first opening (sizes its chunk cache at the next ones).
+    private var chunkBytesByDataset: [String: Int] = [:]
 
     /// Serialises every HDF5 call in the process (serial HDF5 is not thread-safe).
     static let lock = NSRecursiveLock()
@@ -345,10 +347,16 @@ public final class HDF5File: @unchecked Sendable {
         try Self.locked {
             let access = H5Pcreate(chdf5_dataset_access_plist())
             defer { H5Pclose(access) }
-            let probe = H5Dopen2(id, name, chdf5_default())
-            guard probe >= 0 else { throw Self.error(path, "open dataset \(name)") }
-            let chunkBytes = Self.chunkBytes(of: probe)
-            H5Dclose(probe)
+            let chunkBytes: Int
+            if let known = chunkBytesByDataset[name] {
+                chunkBytes = known
+            } else {
+                let probe = H5Dopen2(id, name, chdf5_default())
+                guard probe >= 0 else { throw Self.error(path, "open dataset \(name)") }
+                chunkBytes = Self.chunkBytes(of: probe)
+                H5Dclose(probe)
+                chunkBytesByDataset[name] = chunkBytes
+            }
             if chunkBytes > 0 {
                 let chunks = 4 * 4 * 4 * 2
                 H5Pset_chunk_cache(access, 12_421, max(1 << 20, chunkBytes * chunks), 1.0)

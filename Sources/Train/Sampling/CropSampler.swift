@@ -48,7 +48,7 @@ public struct CropSampler: Sendable {
 
         let tokens = try tokenMaps(key: key, reader: reader, description: d, origin: origin)
         let grid = options.tokenGrid
-        let centreAtlas = try atlasPoint ?? centreAtlasPoint(key: key, reader: reader, voxel: centre)
+        let centreAtlas = try atlasPoint ?? centreAtlasPoint(key: key, reader: reader, grid: d.tokenGridSize, voxel: centre)
         let pair = CropPair(key: key, shard: reader.url.lastPathComponent, modalities: [d.modalities[first], d.modalities[second]],
                             modalityIndices: [first, second], roi: options.roi, first: views[0], second: views[1], tokenGrid: grid,
                             tokenStride: options.tokenStride,
@@ -99,8 +99,8 @@ public struct CropSampler: Sendable {
         return pointwiseMin(index &* reader.tokenStride, size &- 1)
     }
 
-    private func centreAtlasPoint(key: String, reader: ShardReader, voxel: SIMD3<Int>) throws -> SIMD3<Double> {
-        let maps = try TokenMapInterpolator(reader: reader, key: key, from: SIMD3<Double>(voxel), to: SIMD3<Double>(voxel))
+    private func centreAtlasPoint(key: String, reader: ShardReader, grid: SIMD3<Int>, voxel: SIMD3<Int>) throws -> SIMD3<Double> {
+        let maps = try TokenMapInterpolator(reader: reader, key: key, grid: grid, from: SIMD3<Double>(voxel), to: SIMD3<Double>(voxel))
         let c = maps.coordinates(at: SIMD3<Double>(voxel))
         return SIMD3(Double(c.x), Double(c.y), Double(c.z))
     }
@@ -111,7 +111,7 @@ public struct CropSampler: Sendable {
         let s = Double(options.tokenStride), grid = options.tokenGrid
         let half = (s - 1) / 2
         let first = SIMD3<Double>(origin) + half, last = SIMD3<Double>(origin &+ (grid &- 1) &* options.tokenStride) + half
-        let maps = try TokenMapInterpolator(reader: reader, key: key, from: first, to: last)
+        let maps = try TokenMapInterpolator(reader: reader, key: key, grid: d.tokenGridSize, from: first, to: last)
         let count = grid.x * grid.y * grid.z
         var coordinates = [Float](repeating: 0, count: 3 * count), points = [Float](repeating: 0, count: 3 * count)
         var confidence = [Float](repeating: 0, count: count), labels = [UInt8](repeating: 0, count: count)
@@ -139,9 +139,10 @@ struct TokenMapInterpolator {
     let stride: Double
     let grid: SIMD3<Int>
 
-    init(reader: ShardReader, key: String, from: SIMD3<Double>, to: SIMD3<Double>) throws {
+    /// `grid`: the subject's stored token grid size (x', y', z').
+    init(reader: ShardReader, key: String, grid: SIMD3<Int>, from: SIMD3<Double>, to: SIMD3<Double>) throws {
         stride = Double(reader.tokenStride)
-        grid = try reader.describe(key).tokenGridSize
+        self.grid = grid
         let low = SIMD3<Int>((from / stride).rounded(.down)), high = SIMD3<Int>((to / stride).rounded(.down)) &+ 2
         let clampedLow = pointwiseMin(pointwiseMax(low, .zero), grid &- 1)
         box = try reader.atlasBox(key, origin: clampedLow, size: pointwiseMax(high &- clampedLow, SIMD3(1, 1, 1)))
