@@ -66,12 +66,17 @@ import Testing
 
     // MARK: intra-instance
 
+    /// Neg(i) of both directions, drawn a->b first from one seeded generator.
+    static func intraNegatives(_ loss: IntraInstanceTriplet, _ a: Matrix<Double>, _ b: Matrix<Double>, seed: UInt64) throws -> ([[Int]], [[Int]]) {
+        var rng = SeededGenerator(seed: seed)
+        return (try loss.drawNegatives(tokens: a.rows, neighbours: loss.neighbourIndices(of: a), using: &rng),
+                try loss.drawNegatives(tokens: b.rows, neighbours: loss.neighbourIndices(of: b), using: &rng))
+    }
+
     @Test func intraValueEqualsPlainLoops() throws {
         let loss = IntraInstanceTriplet()
         let a = Self.random(40, 12, seed: 1, as: Double.self), b = Self.random(40, 12, seed: 2, as: Double.self)
-        var rng = SeededGenerator(seed: 9)
-        let negAB = try loss.drawNegatives(tokens: 40, neighbours: loss.neighbourIndices(of: a), using: &rng)
-        let negBA = try loss.drawNegatives(tokens: 40, neighbours: loss.neighbourIndices(of: b), using: &rng)
+        let (negAB, negBA) = try Self.intraNegatives(loss, a, b, seed: 9)
         let result = try loss.evaluate(a, b, negativesAB: negAB, negativesBA: negBA)
         let plain = Self.plainIntraDirection(a, b, k: 5, margin: 0.05, negatives: negAB) + Self.plainIntraDirection(b, a, k: 5, margin: 0.05, negatives: negBA)
         #expect(abs(result.value - plain) <= 1e-12 * max(1, plain), "\(result.value) vs \(plain)")
@@ -84,9 +89,7 @@ import Testing
     @Test func intraGradientEqualsFiniteDifferences() throws {
         let loss = IntraInstanceTriplet(neighbours: 3, margin: 0.3)
         let a = Self.random(24, 8, seed: 3, as: Double.self), b = Self.random(24, 8, seed: 4, as: Double.self)
-        var rng = SeededGenerator(seed: 5)
-        let negAB = try loss.drawNegatives(tokens: 24, neighbours: loss.neighbourIndices(of: a), using: &rng)
-        let negBA = try loss.drawNegatives(tokens: 24, neighbours: loss.neighbourIndices(of: b), using: &rng)
+        let (negAB, negBA) = try Self.intraNegatives(loss, a, b, seed: 5)
         let result = try loss.evaluate(a, b, negativesAB: negAB, negativesBA: negBA)
         // The neighbour sets are fixed by the unperturbed features (selection is not differentiated).
         let na = loss.neighbourIndices(of: a), nb = loss.neighbourIndices(of: b)
@@ -102,9 +105,7 @@ import Testing
     @Test func intraInFloatAgreesWithDouble() throws {
         let loss = IntraInstanceTriplet()
         let a = Self.random(64, 16, seed: 6, as: Double.self), b = Self.random(64, 16, seed: 7, as: Double.self)
-        var rng = SeededGenerator(seed: 1)
-        let negAB = try loss.drawNegatives(tokens: 64, neighbours: loss.neighbourIndices(of: a), using: &rng)
-        let negBA = try loss.drawNegatives(tokens: 64, neighbours: loss.neighbourIndices(of: b), using: &rng)
+        let (negAB, negBA) = try Self.intraNegatives(loss, a, b, seed: 1)
         let double = try loss.evaluate(a, b, negativesAB: negAB, negativesBA: negBA)
         let float = try loss.evaluate(Matrix(rows: 64, columns: 16, values: a.values.map(Float.init)), Matrix(rows: 64, columns: 16, values: b.values.map(Float.init)),
                                       negativesAB: negAB, negativesBA: negBA)
