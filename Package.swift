@@ -83,7 +83,7 @@ let package = Package(
         // Streaming, sampling, correspondences and the topology losses (`taco train`; the C plugin for other trainers).
         .target(
             name: "Train",
-            dependencies: ["Imaging", "Shards", "COpenBLAS"],
+            dependencies: ["Imaging", "Shards", "COpenBLAS", "Yams"],
             swiftSettings: optimizedInDebug
         ),
         // The C functions of include/taco_train.h over Train (the TacoTrain dynamic library).

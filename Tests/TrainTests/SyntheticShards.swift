@@ -24,9 +24,9 @@ struct SyntheticShards {
     }
 
     /// `count` subjects in shards of `perShard` subjects each, with a manifest; subjects listed in
-    /// `flagged` carry a QC flag; `oneModality` ones have a single modality.
+    /// `flagged` carry a QC flag; `oneModality` ones have a single modality; `notANumber` ones have NaN images.
     init(count: Int, perShard: Int, size: SIMD3<Int> = SIMD3(40, 36, 32), flagged: Set<Int> = [], oneModality: Set<Int> = [],
-         seed: UInt64 = 1) throws {
+         notANumber: Set<Int> = [], seed: UInt64 = 1) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var rng = SeededGenerator(seed: seed)
@@ -34,7 +34,7 @@ struct SyntheticShards {
         for s in 0..<count {
             let modalities = oneModality.contains(s) ? ["T1w"] : ["FLAIR", "T1w", "T2w"]
             let voxels = size.x * size.y * size.z
-            let image = (0..<modalities.count * voxels).map { _ in Float(Float16(rng.gaussian())) }
+            let image = (0..<modalities.count * voxels).map { _ in notANumber.contains(s) ? Float.nan : Float(Float16(rng.gaussian())) }
             var mask = [UInt8](repeating: 0, count: voxels)
             for z in 8..<size.z - 8 { for y in 8..<size.y - 8 { for x in 8..<size.x - 8 { mask[(z * size.y + y) * size.x + x] = 1 } } }
             // x runs right to left (a flipped axis), 2 mm voxels, an offset per subject.
