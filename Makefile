@@ -23,7 +23,8 @@ test: setup python-env
 
 ## The main job on embedded data: a synthetic cohort made from the bundled atlas (a hospital-like DICOM
 ## dump with ground truth), prepared by `taco prep` into voxel-aligned multi-modal sessions, mapped to the
-## atlas and packed into HDF5 shards by `taco correspond`.
+## atlas and packed into HDF5 shards by `taco correspond`, an encoder pre-trained on them by `taco train`
+## (a few minutes on 2 cores), and a linear probe of atlas tissue labels on held-out subjects (`taco probe`).
 demo: build
 	.build/debug/taco synth --out $(DEMO_OUT) --subjects 6 --seed 1 --force
 	.build/debug/taco inspect $(DEMO_OUT)/dicom | head -n 12
@@ -31,9 +32,14 @@ demo: build
 	.build/debug/taco inspect $$(ls $(DEMO_OUT)/prepared/sub-*/ses-*/anat/*_desc-preproc_FLAIR.nii.gz | head -n 1)
 	.build/debug/taco correspond $(DEMO_OUT)/prepared --out $(DEMO_OUT)/shards --progress plain
 	.build/debug/taco inspect $(DEMO_OUT)/shards/dataset.json --verify
+	rm -rf $(DEMO_OUT)/run
+	.build/debug/taco train $(DEMO_OUT)/shards --out $(DEMO_OUT)/run --steps 60 --crop 48 --channels 8,16,32,64 --batch-size 2 \
+		--warmup-steps 5 --checkpoint-every 20 --progress plain
+	.build/debug/taco probe $(DEMO_OUT)/run $(DEMO_OUT)/shards --held-out 2 --json $(DEMO_OUT)/run/probe.json
 	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, ground truth in $(DEMO_OUT)/truth/cohort.json,"
 	@echo "      prepared sessions in $(DEMO_OUT)/prepared (prep-report.json, datalist.json, qc.png per session),"
-	@echo "      shards in $(DEMO_OUT)/shards (dataset.json; pictures in qc/: <subject>_atlas.png, cohort-mean.png)"
+	@echo "      shards in $(DEMO_OUT)/shards (dataset.json; pictures in qc/: <subject>_atlas.png, cohort-mean.png),"
+	@echo "      training run in $(DEMO_OUT)/run (loss.png, metrics.jsonl, model.safetensors, checkpoints/, probe.json)"
 
 bench: setup python-env
 	$(SWIFT) build -j $(JOBS) -c release --product TacoBenchmarks

@@ -94,7 +94,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "taco",
-            dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Synth", "Prep", "Correspond", "Shards", "Train", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",

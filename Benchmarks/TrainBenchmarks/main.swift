@@ -197,5 +197,49 @@ let interGemm = best(10) {
 row("inter loss fwd+bwd, T=512 C=256", ms(interSeconds), String(format: "its GEMMs: %@", ms(interGemm)),
     String(format: "%.2fx the GEMM floor", interGemm / interSeconds), PeakMemory.mebibytes)
 
+
+// MARK: the model (issue "Train II"): convolution layers against the sgemm peak, a training step.
+print("\nmodel: encoder 16-32-64-128, 96^3 crops, 4 views (a batch of 2 subjects); sgemm peak measured here\n")
+let peakSize = 1536
+let peakA = random(peakSize, peakSize, seed: 11), peakB = random(peakSize, peakSize, seed: 12)
+let peakSeconds = best(3) { _ = peakA.times(peakB) }
+let sgemmPeak = 2 * pow(Double(peakSize), 3) / peakSeconds / 1e9
+row("sgemm 1536^3 (OpenBLAS, all cores)", String(format: "%.1f GFLOP/s", sgemmPeak), "the peak", "1.00x", PeakMemory.mebibytes)
+let layers: [(String, Int, Int, Int, Int)] = [("stem conv 1->16 @96^3", 1, 16, 1, 96), ("stage 0 conv 16->16 @96^3", 16, 16, 1, 96),
+                                             ("down 16->32 stride 2 @96^3", 16, 32, 2, 96), ("stage 1 conv 32->32 @48^3", 32, 32, 1, 48),
+                                             ("stage 2 conv 64->64 @24^3", 64, 64, 1, 24), ("stage 3 conv 128->128 @12^3", 128, 128, 1, 12)]
+for (name, cin, cout, stride, side) in layers {
+    var parameters = ParameterSet<Float>()
+    let w = parameters.add("w", shape: [cout, cin, 3, 3, 3], values: random(cout, cin * 27, seed: 13).values)
+    let layer = Convolution3D(inputChannels: cin, outputChannels: cout, kernel: 3, stride: stride, padding: 1, weight: w)
+    let x = FeatureMap(channels: cin, batch: 4, size: SIMD3(repeating: side), values: random(cin * 4, side * side * side, seed: 14).values)
+    var y = layer.forward(x, parameters: parameters)
+    let forwardSeconds = best(2) { y = layer.forward(x, parameters: parameters) }
+    var gradients = parameters.zeros()
+    let backwardSeconds = best(2) { _ = layer.backward(input: x, outputGradient: y, parameters: parameters, gradients: &gradients, inputGradient: cin > 1) }
+    let macs = layer.multiplyAdds(input: x.size, batch: 4)
+    let forwardRate = 2 * macs / forwardSeconds / 1e9, backwardRate = 2 * macs * (cin > 1 ? 2 : 1) / backwardSeconds / 1e9
+    row(name + " fwd", String(format: "%.1f GFLOP/s (%@)", forwardRate, ms(forwardSeconds)), String(format: "sgemm %.1f", sgemmPeak),
+        String(format: "%.2fx", forwardRate / sgemmPeak), PeakMemory.mebibytes)
+    row(name + " bwd", String(format: "%.1f GFLOP/s (%@)", backwardRate, ms(backwardSeconds)), String(format: "sgemm %.1f", sgemmPeak),
+        String(format: "%.2fx", backwardRate / sgemmPeak), PeakMemory.mebibytes)
+}
+for (crop, channels) in [(64, [16, 32, 64, 128]), (96, [16, 32, 64, 128])] {
+    var trainConfiguration = TrainingConfiguration()
+    trainConfiguration.steps = 3
+    trainConfiguration.crop = [crop, crop, crop]
+    trainConfiguration.model = ModelConfiguration(channels: channels)
+    PeakMemory.reset()
+    let runFolder = scratch.appendingPathComponent("run-\(crop)")
+    let trainer = try Trainer(shards: scratch, run: runFolder, configuration: trainConfiguration, resume: false)
+    var stepMetrics: [StepMetrics] = []
+    try trainer.run { metrics, _ in stepMetrics.append(metrics) }
+    let step = stepMetrics.dropFirst().map(\.stepSeconds).min()!
+    let model = try EncoderDecoder(trainConfiguration.model)
+    let convFlops = 2 * 3 * model.convolutionMultiplyAdds(input: SIMD3(repeating: crop), batch: 4)
+    row("training step, \(crop)^3 crops, batch 2", String(format: "%.2f samples/s (%.1f s)", 2 / step, step),
+        String(format: "convolutions %.1f GFLOP/s", convFlops / step / 1e9), String(format: "%.2fx sgemm", convFlops / step / 1e9 / sgemmPeak), PeakMemory.mebibytes)
+}
+
 func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
 print("\nratios: figure / reference (pairs/s), or reference time / figure time (losses); peak = resident high-water mark")

@@ -125,6 +125,15 @@ public struct Convolution3D: Sendable, Equatable {
         return dx
     }
 
+    /// Output columns ox whose input column ox * stride - padding + kx lies inside [0, input): low..<high.
+    @inline(__always)
+    private func validColumns(_ kx: Int, input: Int, output: Int) -> (Int, Int) {
+        let low = max(0, (padding - kx + stride - 1) / stride)
+        let last = input - 1 + padding - kx
+        let high = last < 0 ? 0 : min(output, last / stride + 1)
+        return (min(low, output), max(high, 0))
+    }
+
     /// im2col of sample `n` for output planes `planes`: row (ci, kz, ky, kx), column (z - first, y, x).
     private func unfold<Scalar: BLASScalar>(_ x: FeatureMap<Scalar>, sample n: Int, planes: Range<Int>, output o: SIMD3<Int>, into cols: inout [Scalar]) {
         let k = kernel, s = stride, p = padding, size = x.size, columns = planes.count * o.x * o.y
@@ -146,9 +155,13 @@ public struct Convolution3D: Sendable, Equatable {
                                     continue
                                 }
                                 let line = channel + (iz * size.y + iy) * size.x
-                                for ox in 0..<o.x {
-                                    let ix = ox * s - p + kx
-                                    q[ox] = ix >= 0 && ix < size.x ? line[ix] : 0
+                                let (low, high) = validColumns(kx, input: size.x, output: o.x)
+                                if low > 0 { q.update(repeating: 0, count: low) }
+                                if high < o.x { (q + high).update(repeating: 0, count: o.x - high) }
+                                if s == 1 {
+                                    if high > low { (q + low).update(from: line + (low - p + kx), count: high - low) }
+                                } else {
+                                    for ox in low..<max(low, high) { q[ox] = line[ox * s - p + kx] }
                                 }
                                 q += o.x
                             }
@@ -179,9 +192,12 @@ public struct Convolution3D: Sendable, Equatable {
                                     defer { q += o.x }
                                     guard iz >= 0, iz < size.z, iy >= 0, iy < size.y else { continue }
                                     let line = channel + (iz * size.y + iy) * size.x
-                                    for ox in 0..<o.x {
-                                        let ix = ox * s - p + kx
-                                        if ix >= 0 && ix < size.x { line[ix] += q[ox] }
+                                    let (low, high) = validColumns(kx, input: size.x, output: o.x)
+                                    if s == 1 {
+                                        let shifted = line + (kx - p)
+                                        for ox in low..<max(low, high) { shifted[ox] += q[ox] }
+                                    } else {
+                                        for ox in low..<max(low, high) { line[ox * s - p + kx] += q[ox] }
                                     }
                                 }
                             }

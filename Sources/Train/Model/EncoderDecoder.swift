@@ -110,10 +110,12 @@ public struct EncoderDecoder: Sendable {
     }
 
     /// Every node's output for `input` (channels must be the configuration's input channels; each axis a
-    /// multiple of ``ModelConfiguration/sizeMultiple``).
+    /// multiple of ``ModelConfiguration/sizeMultiple``), up to `lastNode`. Without `keepingAll` (inference),
+    /// an output is released once the nodes that read it have run; only `lastNode`'s is kept.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward<Scalar: BLASScalar>(_ input: FeatureMap<Scalar>, parameters: ParameterSet<Scalar>, through lastNode: Int? = nil) throws -> Activations<Scalar> {
+    public func forward<Scalar: BLASScalar>(_ input: FeatureMap<Scalar>, parameters: ParameterSet<Scalar>, through lastNode: Int? = nil,
+                                            keepingAll: Bool = true) throws -> Activations<Scalar> {
         let m = configuration.sizeMultiple
         guard input.channels == configuration.inputChannels else { throw ConfigurationError("the model takes \(configuration.inputChannels) input channel(s), not \(input.channels)") }
         guard input.size.x % m == 0, input.size.y % m == 0, input.size.z % m == 0, input.size.min() >= m else {
@@ -121,7 +123,11 @@ public struct EncoderDecoder: Sendable {
         }
         var outputs: [FeatureMap<Scalar>?] = []
         let end = lastNode ?? nodes.count - 1
-        for node in nodes[0...end] {
+        var lastReader = [Int](repeating: end, count: nodes.count)
+        if !keepingAll {
+            for (index, node) in nodes[0...end].enumerated() { for i in node.inputs where i >= 0 { lastReader[i] = index } }
+        }
+        for (index, node) in nodes[0...end].enumerated() {
             let x = node.inputs[0] < 0 ? input : outputs[node.inputs[0]]!
             let y: FeatureMap<Scalar>
             switch node.operation {
@@ -136,6 +142,7 @@ public struct EncoderDecoder: Sendable {
                 y = sum
             }
             outputs.append(y)
+            if !keepingAll { for i in node.inputs where i >= 0 && lastReader[i] == index && i != end { outputs[i] = nil } }
         }
         return Activations(input: input, outputs: outputs)
     }

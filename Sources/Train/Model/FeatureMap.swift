@@ -19,6 +19,8 @@ public struct FeatureMap<Scalar: BLASScalar>: Sendable, Equatable {
         self.values = values
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(zeros channels: Int, batch: Int, size: SIMD3<Int>) {
         self.init(channels: channels, batch: batch, size: size,
                   values: [Scalar](repeating: 0, count: channels * batch * size.x * size.y * size.z))

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import Train
+
+/// `taco train`: pre-trains the encoder on shards with the topology losses (docs/train.md).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Pre-train a 3D encoder on the shards of `taco correspond` with the topology losses (CPU).",
+        discussion: """
+            Writes into --out: metrics.jsonl (one line per step), loss.png (redrawn during training), checkpoints/ \
+            (weights, optimiser state, step, stream position, configuration; safetensors), model.safetensors (final \
+            weights) and configuration.json. --resume continues the latest checkpoint exactly as an uninterrupted run. \
+            Exit status: 0 done, 1 a failure (named), 2 a usage error.
+            """
+    )
+
+    @Argument(help: "A shards folder (with dataset.json) or the manifest itself.")
+    var shards: String
+
+    @Option(name: .long, help: "Run folder.")
+    var out: String
+
+    @Option(name: .long, help: "A YAML training configuration (docs/train.md lists its keys); options below override it.")
+    var config: String?
+
+    @Option(name: .long, help: "Optimiser steps.") var steps: Int?
+    @Option(name: .long, help: "Subjects per batch.") var batchSize: Int?
+    @Option(name: .long, help: "Crop size in voxels: one side, or x,y,z.") var crop: String?
+    @Option(name: .long, help: "Peak learning rate.") var learningRate: Double?
+    @Option(name: .long, help: "Warm-up steps.") var warmupSteps: Int?
+    @Option(name: .long, help: "Encoder channels per stage, e.g. 16,32,64,128.") var channels: String?
+    @Option(name: .long, help: "Seed of the weights, the stream and the losses' draws.") var seed: UInt64?
+    @Option(name: .long, help: "Steps between checkpoints.") var checkpointEvery: Int?
+    @Option(name: .long, help: "Stream threads.") var threads: Int?
+    @Flag(name: .long, help: "Skip subjects of damaged shards (with a warning) instead of stopping.") var skipCorrupt = false
+    @Flag(name: .long, help: "Continue the run in --out from its latest checkpoint.") var resume = false
+    @Option(name: .long, help: "auto (a bar on a terminal, else plain lines), bar, plain or json.") var progress: ProgressStyle = .auto
+
+    func validate() throws {
+        do { try configuration().validate() } catch let error as ValidationError { throw error } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The configuration file's settings with the options applied.
+    func configuration() throws -> TrainingConfiguration {
+        var c = try config.map { try TrainingConfiguration.load(yaml: URL(fileURLWithPath: $0)) } ?? TrainingConfiguration()
+        if let steps { c.steps = steps }
+        if let batchSize { c.batchSize = batchSize }
+        if let crop {
+            let sides = crop.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sides.isEmpty, sides.allSatisfy({ $0 != nil }) else { throw ValidationError("--crop: '\(crop)' is not a size (96 or 96,96,64)") }
+            c.crop = sides.count == 1 ? [sides[0]!, sides[0]!, sides[0]!] : sides.map { $0! }
+        }
+        if let learningRate { c.learningRate = learningRate; c.minimumLearningRate = min(c.minimumLearningRate, learningRate) }
+        if let warmupSteps { c.warmupSteps = warmupSteps }
+        if let channels {
+            let values = channels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("--channels: '\(channels)' is not a list of counts") }
+            c.model = ModelConfiguration(channels: values.map { $0! }, blocksPerStage: c.model.blocksPerStage, groups: c.model.groups,
+                                         slope: c.model.slope, inputChannels: c.model.inputChannels)
+        }
+        if let seed { c.seed = seed }
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let threads { c.threads = threads }
+        if skipCorrupt { c.skipCorrupt = true }
+        return c
+    }
+
+    func run() throws {
+        let configuration = try configuration()
+        let runFolder = URL(fileURLWithPath: out)
+        let trainer: Trainer
+        do {
+            trainer = try Trainer(shards: URL(fileURLWithPath: shards), run: runFolder, configuration: configuration, resume: resume)
+        } catch {
+            throw CommandFailure(message: "taco train: \(error)")
+        }
+        let style = progress.resolved
+        let printer = TrainingProgress(style: style, totalSteps: configuration.steps, startStep: trainer.checkpoint.step)
+        let model = trainer.model
+        let parameters = model.layout.count
+        printer.line("taco train: \(parameters) parameters, tokens \(configuration.model.tokenChannels) channels every \(configuration.model.tokenStride) voxels, "
+            + "crops \(configuration.crop.map(String.init).joined(separator: "x")), batches of \(configuration.batchSize); "
+            + (trainer.checkpoint.step > 0 ? "resuming at step \(trainer.checkpoint.step)" : "\(configuration.steps) steps"))
+        for (key, reason) in trainer.excluded.sorted(by: { $0.key < $1.key }) { printer.line("left out: \(key): \(reason)") }
+        do {
+            try trainer.run { metrics, warnings in
+                for warning in warnings { printer.line("warning: \(warning)") }
+                printer.step(metrics)
+            }
+        } catch {
+            printer.end()
+            throw CommandFailure(message: "taco train: \(error)")
+        }
+        printer.end()
+        let layout = RunLayout(folder: runFolder)
+        printer.line("taco train: done. Weights \(layout.weights.path); checkpoints in \(layout.checkpoints.path)/; "
+            + "metrics \(layout.metrics.path); loss curves \(layout.lossCurve.path)")
+    }
+}
+
+/// The progress of a training run: a bar with the loss and an ETA on a terminal, a plain line every 10 steps
+/// (and the last), or every step's metrics as JSON lines.
+final class TrainingProgress {
+    private let style: ProgressStyle
+    private let totalSteps: Int
+    private let startStep: Int
+    private let started = Date()
+
+    init(style: ProgressStyle, totalSteps: Int, startStep: Int) {
+        self.style = style
+        self.totalSteps = totalSteps
+        self.startStep = startStep
+    }
+
+    func line(_ text: String) {
+        if style == .json {
+            emit(["event": "message", "text": text])
+        } else {
+            if style == .bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+
+    func step(_ m: StepMetrics) {
+        let done = m.step - startStep, left = totalSteps - m.step
+        let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(left) : 0
+        let etaText = String(format: "ETA %dm%02ds", Int(eta) / 60, Int(eta) % 60)
+        let terms = String(format: "loss %.4f (rec %.4f, intra %.4f, inter %.4f) lr %.2e %.2f samples/s", m.loss, m.reconstruction, m.intra, m.inter,
+                           m.learningRate, m.samplesPerSecond) + (m.skipped.map { " SKIPPED: \($0)" } ?? "")
+        switch style {
+        case .json:
+            var object: [String: Any] = ["event": "step", "step": m.step, "steps": totalSteps, "loss": m.loss, "reconstruction": m.reconstruction,
+                                         "intra": m.intra, "inter": m.inter, "learning_rate": m.learningRate, "samples_per_second": m.samplesPerSecond,
+                                         "eta_seconds": Int(eta)]
+            if let skipped = m.skipped { object["skipped"] = skipped }
+            for (k, v) in object { if let d = v as? Double, !d.isFinite { object[k] = "\(d)" } }
+            emit(object)
+        case .plain, .auto:
+            if m.step % 10 == 0 || m.step == totalSteps || m.skipped != nil { line("[step \(m.step)/\(totalSteps)] \(terms) \(etaText)") }
+        case .bar:
+            let width = 24, filled = width * m.step / max(1, totalSteps)
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(m.step)/\(totalSteps) \(terms) \(etaText)".utf8))
+        }
+    }
+
+    func end() { if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) } }
+
+    private func emit(_ object: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        }
+    }
+}
