@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Imaging
+@testable import Train
 
 /// libTacoTrain.so as a PyTorch trainer loads it: through ctypes from Python (python/taco_plugin.py), checked
 /// by plugin_check.py against numpy loops of the losses and h5py's own reading of the crops.
@@ -32,6 +34,51 @@ import Testing
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0 && String(decoding: o, as: UTF8.self).contains("ok"),
+                "\(String(decoding: o, as: UTF8.self))\n\(String(decoding: e, as: UTF8.self))")
+    }
+}
+
+/// The model file and forward pass against an independent numpy implementation (Tests/TrainTests/model_check.py)
+/// that reads the safetensors file by the public format and uses PyTorch's tensor layouts.
+@Suite struct ModelInteropTests {
+    @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with numpy (make test sets it)"))
+    func numpyRebuildsTheNetworkFromTheWeightsFileAndAgrees() throws {
+        var configuration = TrainingConfiguration()
+        configuration.model = ModelConfiguration(channels: [4, 8, 8], blocksPerStage: 1, groups: 2, tokenStage: 1)
+        let model = try EncoderDecoder(configuration.model)
+        var parameters = model.initialParameters(seed: 4)
+        var rng = SeededGenerator(seed: 5)
+        // Norm scales and shifts and the head's bias away from 1 and 0, so that their layout is checked too.
+        for i in parameters.tensors.indices { for j in parameters.tensors[i].indices { parameters.tensors[i][j] += Float(0.1 * rng.gaussian()) } }
+        let n = 2, size = SIMD3(8, 12, 16)
+        let input = FeatureMap(channels: 1, batch: n, size: size, values: (0..<(n * size.x * size.y * size.z)).map { _ in Float(rng.gaussian()) })
+        let activations = try model.forward(input, parameters: parameters)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-interop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let checkpoint = TrainingCheckpoint(parameters: parameters, optimizer: AdamW(for: parameters), step: 0, stream: StreamState(),
+                                            consecutiveSkipped: 0, skipped: 0, configuration: configuration)
+        let weights = folder.appendingPathComponent("model.safetensors")
+        try checkpoint.weights().write(to: weights)
+        func raw(_ values: [Float], _ name: String) throws -> String {
+            let url = folder.appendingPathComponent(name)
+            try values.withUnsafeBytes { try Data($0).write(to: url) }
+            return url.path
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: PluginTests.python!)
+        process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("model_check.py").path, weights.path,
+                             try raw(input.values, "input.f32"), try raw(activations.output(of: model.tokenNode).values, "tokens.f32"),
+                             try raw(activations.output(of: model.outputNode).values, "output.f32"),
+                             String(n), String(size.z), String(size.y), String(size.x), root.appendingPathComponent("python").path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && String(decoding: o, as: UTF8.self).contains("ok:"),
                 "\(String(decoding: o, as: UTF8.self))\n\(String(decoding: e, as: UTF8.self))")
     }
 }

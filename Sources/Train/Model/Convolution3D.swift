@@ -1,3 +1,6 @@
+import COpenBLAS
+import Foundation
+
 /// A 3D convolution (cross-correlation, as PyTorch's `Conv3d`): cubic kernel, stride and zero padding, optional bias.
 ///
 /// Forward and backward are im2col + GEMM on OpenBLAS: sample by sample, a slab of output planes at a time
@@ -15,8 +18,8 @@ public struct Convolution3D: Sendable, Equatable {
     /// Index of the bias (out), if any.
     public let bias: Int?
 
-    /// Values of an unfolded slab (32 MB of Float).
-    public static let slabBudget = 1 << 23
+    /// Values of an unfolded slab (2 MB of Float: it stays in cache between unfolding and the GEMM).
+    public static let slabBudget = 1 << 19
 
     public init(inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int, weight: Int, bias: Int? = nil) {
         self.inputChannels = inputChannels
@@ -41,11 +44,14 @@ public struct Convolution3D: Sendable, Equatable {
 
     private var rows: Int { inputChannels * kernel * kernel * kernel }
 
-    /// Output planes (z) per slab, and the slabs of one sample.
+    /// Output lines (z * height + y) per slab, and the slabs of one sample.
     private func slabs(output o: SIMD3<Int>) -> [Range<Int>] {
-        let planes = max(1, min(o.z, Self.slabBudget / max(1, rows * o.x * o.y)))
-        return Swift.stride(from: 0, to: o.z, by: planes).map { $0..<min(o.z, $0 + planes) }
+        let lines = o.y * o.z, perSlab = max(1, min(lines, Self.slabBudget / max(1, rows * o.x)))
+        return Swift.stride(from: 0, to: lines, by: perSlab).map { $0..<min(lines, $0 + perSlab) }
     }
+
+    /// Workers for the slabs: one per core, each with its own unfolded buffer and single-threaded GEMMs.
+    private static var workers: Int { ProcessInfo.processInfo.activeProcessorCount }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -54,18 +60,23 @@ public struct Convolution3D: Sendable, Equatable {
         let o = outputSize(x.size)
         precondition(o.x > 0 && o.y > 0 && o.z > 0, "input \(x.size) is smaller than the kernel")
         var y = FeatureMap<Scalar>(zeros: outputChannels, batch: x.batch, size: o)
-        let plane = o.x * o.y, ldc = x.batch * o.x * o.y * o.z
-        var cols = [Scalar](repeating: 0, count: rows * plane * (slabs(output: o).first?.count ?? 1))
+        let voxels = o.x * o.y * o.z, ldc = x.batch * voxels, slabs = slabs(output: o)
+        let tasks = (0..<x.batch).flatMap { n in slabs.map { (n, $0) } }
+        let workers = min(Self.workers, tasks.count), capacity = rows * o.x * (slabs.first?.count ?? 1)
+        let rows = rows, outputChannels = outputChannels
         parameters.tensors[weight].withUnsafeBufferPointer { w in
             y.values.withUnsafeMutableBufferPointer { out in
-                for n in 0..<x.batch {
-                    for slab in slabs(output: o) {
-                        let columns = slab.count * plane
-                        unfold(x, sample: n, planes: slab, output: o, into: &cols)
-                        cols.withUnsafeBufferPointer { c in
+                let weights = SharedPointer(w.baseAddress!), output = SharedMutablePointer(out.baseAddress!)
+                do {
+                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                        let cols = UnsafeMutablePointer<Scalar>.allocate(capacity: capacity)
+                        defer { cols.deallocate() }
+                        for (n, lines) in tasks[worker...].enumerated().filter({ $0.offset % workers == 0 }).map(\.element) {
+                            let columns = lines.count * o.x
+                            unfold(x, sample: n, lines: lines, output: o, into: cols)
                             Scalar.gemm(transposeA: false, transposeB: false, m: outputChannels, n: columns, k: rows, alpha: 1,
-                                        a: w.baseAddress!, lda: rows, b: c.baseAddress!, ldb: columns, beta: 0,
-                                        c: out.baseAddress! + n * o.x * o.y * o.z + slab.lowerBound * plane, ldc: ldc)
+                                        a: weights.pointer, lda: rows, b: cols, ldb: columns, beta: 0,
+                                        c: output.pointer + n * voxels + lines.lowerBound * o.x, ldc: ldc)
                         }
                     }
                 }
@@ -79,41 +90,55 @@ public struct Convolution3D: Sendable, Equatable {
     }
 
     /// Accumulates the weight (and bias) gradients into `gradients` and returns the input's gradient
-    /// (nil when `inputGradient` is false: the network's first layer).
+    /// (nil when `inputGradient` is false: the network's first layer). Samples are split between the workers
+    /// (a sample's slabs overlap in the input), each summing its own weight gradient; the sums are added in
+    /// worker order, so the result does not depend on timing.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward<Scalar>(input x: FeatureMap<Scalar>, outputGradient dy: FeatureMap<Scalar>, parameters: ParameterSet<Scalar>,
                                  gradients: inout ParameterSet<Scalar>, inputGradient: Bool = true) -> FeatureMap<Scalar>? {
         let o = outputSize(x.size)
         precondition(dy.channels == outputChannels && dy.size == o && dy.batch == x.batch, "output gradient of the wrong shape")
-        let plane = o.x * o.y, ldd = x.batch * o.x * o.y * o.z
+        let voxels = o.x * o.y * o.z, ldd = x.batch * voxels, slabs = slabs(output: o)
         var dx: FeatureMap<Scalar>? = inputGradient ? FeatureMap(zeros: inputChannels, batch: x.batch, size: x.size) : nil
-        let slabCapacity = rows * plane * (slabs(output: o).first?.count ?? 1)
-        var cols = [Scalar](repeating: 0, count: slabCapacity)
-        var dcols = [Scalar](repeating: 0, count: inputGradient ? slabCapacity : 0)
+        let workers = min(Self.workers, x.batch), capacity = rows * o.x * (slabs.first?.count ?? 1)
+        let rows = rows, outputChannels = outputChannels, weightCount = outputChannels * rows
+        var partial = [Scalar](repeating: 0, count: workers * weightCount)
+        var dxValues = dx?.values ?? []
         parameters.tensors[weight].withUnsafeBufferPointer { w in
-            gradients.tensors[weight].withUnsafeMutableBufferPointer { dw in
-                dy.values.withUnsafeBufferPointer { g in
-                    for n in 0..<x.batch {
-                        for slab in slabs(output: o) {
-                            let columns = slab.count * plane
-                            let dOut = g.baseAddress! + n * o.x * o.y * o.z + slab.lowerBound * plane
-                            unfold(x, sample: n, planes: slab, output: o, into: &cols)
-                            cols.withUnsafeBufferPointer { c in
-                                Scalar.gemm(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: columns, alpha: 1,
-                                            a: dOut, lda: ldd, b: c.baseAddress!, ldb: columns, beta: 1, c: dw.baseAddress!, ldc: rows)
+            dy.values.withUnsafeBufferPointer { g in
+                partial.withUnsafeMutableBufferPointer { part in
+                    dxValues.withUnsafeMutableBufferPointer { d in
+                        let weights = SharedPointer(w.baseAddress!), gradient = SharedPointer(g.baseAddress!)
+                        let sums = SharedMutablePointer(part.baseAddress!), inputGradients = inputGradient ? SharedMutablePointer(d.baseAddress!) : nil
+                        do {
+                            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                                let cols = UnsafeMutablePointer<Scalar>.allocate(capacity: capacity)
+                                let dcols = UnsafeMutablePointer<Scalar>.allocate(capacity: inputGradients == nil ? 1 : capacity)
+                                defer { cols.deallocate(); dcols.deallocate() }
+                                for n in Swift.stride(from: worker, to: x.batch, by: workers) {
+                                    for lines in slabs {
+                                        let columns = lines.count * o.x
+                                        let dOut = gradient.pointer + n * voxels + lines.lowerBound * o.x
+                                        unfold(x, sample: n, lines: lines, output: o, into: cols)
+                                        Scalar.gemm(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: columns, alpha: 1,
+                                                    a: dOut, lda: ldd, b: cols, ldb: columns, beta: 1, c: sums.pointer + worker * weightCount, ldc: rows)
+                                        guard let inputGradients else { continue }
+                                        Scalar.gemm(transposeA: true, transposeB: false, m: rows, n: columns, k: outputChannels, alpha: 1,
+                                                    a: weights.pointer, lda: rows, b: dOut, ldb: ldd, beta: 0, c: dcols, ldc: columns)
+                                        fold(dcols, sample: n, lines: lines, output: o, inputSize: x.size, batch: x.batch, into: inputGradients.pointer)
+                                    }
+                                }
                             }
-                            guard inputGradient else { continue }
-                            dcols.withUnsafeMutableBufferPointer { d in
-                                Scalar.gemm(transposeA: true, transposeB: false, m: rows, n: columns, k: outputChannels, alpha: 1,
-                                            a: w.baseAddress!, lda: rows, b: dOut, ldb: ldd, beta: 0, c: d.baseAddress!, ldc: columns)
-                            }
-                            fold(dcols, sample: n, planes: slab, output: o, into: &dx!)
                         }
                     }
                 }
             }
         }
+        for worker in 0..<workers {
+            for i in 0..<weightCount { gradients.tensors[weight][i] += partial[worker * weightCount + i] }
+        }
+        if inputGradient { dx!.values = dxValues }
         if let bias {
             let count = x.batch * o.x * o.y * o.z
             for c in 0..<outputChannels {
@@ -134,75 +159,55 @@ public struct Convolution3D: Sendable, Equatable {
         return (min(low, output), max(high, 0))
     }
 
-    /// im2col of sample `n` for output planes `planes`: row (ci, kz, ky, kx), column (z - first, y, x).
-    private func unfold<Scalar: BLASScalar>(_ x: FeatureMap<Scalar>, sample n: Int, planes: Range<Int>, output o: SIMD3<Int>, into cols: inout [Scalar]) {
-        let k = kernel, s = stride, p = padding, size = x.size, columns = planes.count * o.x * o.y
+    /// im2col of sample `n` for output lines `lines` (z * height + y): row (ci, kz, ky, kx), column (line - first, x).
+    private func unfold<Scalar: BLASScalar>(_ x: FeatureMap<Scalar>, sample n: Int, lines: Range<Int>, output o: SIMD3<Int>,
+                                            into cols: UnsafeMutablePointer<Scalar>) {
+        let k = kernel, s = stride, p = padding, size = x.size, columns = lines.count * o.x
         x.values.withUnsafeBufferPointer { input in
-            cols.withUnsafeMutableBufferPointer { c in
-                let source = SharedPointer(input.baseAddress!), target = SharedMutablePointer(c.baseAddress!)
-                parallelRanges(rows, minimumPerRange: 2) { range in
-                    for r in range {
-                        let kx = r % k, ky = (r / k) % k, kz = (r / (k * k)) % k, ci = r / (k * k * k)
-                        let channel = source.pointer + x.offset(channel: ci, sample: n)
-                        var q = target.pointer + r * columns
-                        for oz in planes {
-                            let iz = oz * s - p + kz
-                            for oy in 0..<o.y {
-                                let iy = oy * s - p + ky
-                                guard iz >= 0, iz < size.z, iy >= 0, iy < size.y else {
-                                    q.update(repeating: 0, count: o.x)
-                                    q += o.x
-                                    continue
-                                }
-                                let line = channel + (iz * size.y + iy) * size.x
-                                let (low, high) = validColumns(kx, input: size.x, output: o.x)
-                                if low > 0 { q.update(repeating: 0, count: low) }
-                                if high < o.x { (q + high).update(repeating: 0, count: o.x - high) }
-                                if s == 1 {
-                                    if high > low { (q + low).update(from: line + (low - p + kx), count: high - low) }
-                                } else {
-                                    for ox in low..<max(low, high) { q[ox] = line[ox * s - p + kx] }
-                                }
-                                q += o.x
-                            }
-                        }
+            for r in 0..<rows {
+                let kx = r % k, ky = (r / k) % k, kz = (r / (k * k)) % k, ci = r / (k * k * k)
+                let channel = input.baseAddress! + x.offset(channel: ci, sample: n)
+                let (low, high) = validColumns(kx, input: size.x, output: o.x)
+                var q = cols + r * columns
+                for line in lines {
+                    let iz = (line / o.y) * s - p + kz, iy = (line % o.y) * s - p + ky
+                    defer { q += o.x }
+                    guard iz >= 0, iz < size.z, iy >= 0, iy < size.y else {
+                        q.update(repeating: 0, count: o.x)
+                        continue
+                    }
+                    let source = channel + (iz * size.y + iy) * size.x
+                    if low > 0 { q.update(repeating: 0, count: low) }
+                    if high < o.x { (q + high).update(repeating: 0, count: o.x - high) }
+                    if s == 1 {
+                        if high > low { (q + low).update(from: source + (low - p + kx), count: high - low) }
+                    } else {
+                        for ox in low..<max(low, high) { q[ox] = source[ox * s - p + kx] }
                     }
                 }
             }
         }
     }
 
-    /// col2im: adds the unfolded gradient of output planes `planes` into sample `n` of `dx`.
-    private func fold<Scalar: BLASScalar>(_ dcols: [Scalar], sample n: Int, planes: Range<Int>, output o: SIMD3<Int>, into dx: inout FeatureMap<Scalar>) {
-        let k = kernel, s = stride, p = padding, size = dx.size, columns = planes.count * o.x * o.y, kernelRows = k * k * k
-        let offsets = (0..<inputChannels).map { dx.offset(channel: $0, sample: n) }
-        dcols.withUnsafeBufferPointer { d in
-            dx.values.withUnsafeMutableBufferPointer { out in
-                let source = SharedPointer(d.baseAddress!), target = SharedMutablePointer(out.baseAddress!)
-                parallelRanges(inputChannels) { channels in
-                    for ci in channels {
-                        let channel = target.pointer + offsets[ci]
-                        for kr in 0..<kernelRows {
-                            let kx = kr % k, ky = (kr / k) % k, kz = kr / (k * k)
-                            var q = source.pointer + (ci * kernelRows + kr) * columns
-                            for oz in planes {
-                                let iz = oz * s - p + kz
-                                for oy in 0..<o.y {
-                                    let iy = oy * s - p + ky
-                                    defer { q += o.x }
-                                    guard iz >= 0, iz < size.z, iy >= 0, iy < size.y else { continue }
-                                    let line = channel + (iz * size.y + iy) * size.x
-                                    let (low, high) = validColumns(kx, input: size.x, output: o.x)
-                                    if s == 1 {
-                                        let shifted = line + (kx - p)
-                                        for ox in low..<max(low, high) { shifted[ox] += q[ox] }
-                                    } else {
-                                        for ox in low..<max(low, high) { line[ox * s - p + kx] += q[ox] }
-                                    }
-                                }
-                            }
-                        }
-                    }
+    /// col2im: adds the unfolded gradient of output lines `lines` into sample `n` of the input gradient.
+    private func fold<Scalar: BLASScalar>(_ dcols: UnsafeMutablePointer<Scalar>, sample n: Int, lines: Range<Int>, output o: SIMD3<Int>,
+                                          inputSize size: SIMD3<Int>, batch: Int, into dx: UnsafeMutablePointer<Scalar>) {
+        let k = kernel, s = stride, p = padding, columns = lines.count * o.x, voxels = size.x * size.y * size.z
+        for r in 0..<rows {
+            let kx = r % k, ky = (r / k) % k, kz = (r / (k * k)) % k, ci = r / (k * k * k)
+            let channel = dx + (ci * batch + n) * voxels
+            let (low, high) = validColumns(kx, input: size.x, output: o.x)
+            var q = dcols + r * columns
+            for line in lines {
+                let iz = (line / o.y) * s - p + kz, iy = (line % o.y) * s - p + ky
+                defer { q += o.x }
+                guard iz >= 0, iz < size.z, iy >= 0, iy < size.y else { continue }
+                let target = channel + (iz * size.y + iy) * size.x
+                if s == 1 {
+                    let shifted = target + (kx - p)
+                    for ox in low..<max(low, high) { shifted[ox] += q[ox] }
+                } else {
+                    for ox in low..<max(low, high) { target[ox * s - p + kx] += q[ox] }
                 }
             }
         }

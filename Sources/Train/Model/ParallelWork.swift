@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// A pointer handed to concurrent workers that write disjoint elements.
@@ -20,5 +21,22 @@ func parallelRanges(_ count: Int, minimumPerRange: Int = 1, _ body: @Sendable (R
     if ranges == 1 { body(0..<count); return }
     DispatchQueue.concurrentPerform(iterations: ranges) { r in
         body((r * count / ranges)..<((r + 1) * count / ranges))
+    }
+}
+
+/// OpenBLAS's own threads, switched off while the caller runs GEMMs on every core itself.
+enum BLASThreads {
+    private static let lock = NSLock()
+
+    /// Runs `body` with OpenBLAS single-threaded, then restores its thread count.
+    static func single<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        let previous = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer {
+            openblas_set_num_threads(previous)
+            lock.unlock()
+        }
+        return try body()
     }
 }
