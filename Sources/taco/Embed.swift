@@ -29,6 +29,7 @@ struct EmbedCommand: ParsableCommand {
     var modality: String = "T1w"
 
     func run() throws {
+        BLASThreads.set(1)      // the model's layers use every core themselves
         let trained: TrainedModel
         do { trained = try TrainedModel(contentsOf: URL(fileURLWithPath: model)) } catch { throw CommandFailure(message: "taco embed: \(error)") }
         let outFolder = URL(fileURLWithPath: out)

@@ -29,6 +29,7 @@ struct ProbeCommand: ParsableCommand {
     var json: String?
 
     func run() throws {
+        BLASThreads.set(1)      // the model's layers use every core themselves
         do {
             let trained = try TrainedModel(contentsOf: URL(fileURLWithPath: model))
             let probe = try ProbeRun(shards: URL(fileURLWithPath: shards), heldOut: heldOut, modality: modality)

@@ -67,6 +67,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLASThreads.set(1)      // the model's layers use every core themselves
         let configuration = try configuration()
         let runFolder = URL(fileURLWithPath: out)
         let trainer: Trainer

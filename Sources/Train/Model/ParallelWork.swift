@@ -24,19 +24,12 @@ func parallelRanges(_ count: Int, minimumPerRange: Int = 1, _ body: @Sendable (R
     }
 }
 
-/// OpenBLAS's own threads, switched off while the caller runs GEMMs on every core itself.
-enum BLASThreads {
-    private static let lock = NSLock()
+/// OpenBLAS's own thread count. The model's layers run their GEMMs on every core themselves (one slab per
+/// worker), so a training or embedding process sets OpenBLAS to one thread first (`taco train`, `embed`
+/// and `probe` do): measured 2.3x faster on the full-resolution layers than letting OpenBLAS's threads and
+/// the workers compete (docs/benchmarks.md). Set it before any GEMM runs, never while one is running.
+public enum BLASThreads {
+    public static var count: Int { Int(openblas_get_num_threads()) }
 
-    /// Runs `body` with OpenBLAS single-threaded, then restores its thread count.
-    static func single<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        let previous = openblas_get_num_threads()
-        openblas_set_num_threads(1)
-        defer {
-            openblas_set_num_threads(previous)
-            lock.unlock()
-        }
-        return try body()
-    }
+    public static func set(_ threads: Int) { openblas_set_num_threads(Int32(max(1, threads))) }
 }
