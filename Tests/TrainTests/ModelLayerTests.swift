@@ -33,6 +33,22 @@ import Testing
         return (difference / max(norm, 1e-300)).squareRoot()
     }
 
+    /// Expects the input gradient `dx` and the gradients of the parameters at `indices` to match central
+    /// differences of `sum(forward(x, parameters) * r)`.
+    static func expectGradients(x: FeatureMap<Double>, dx: [Double], parameters: ParameterSet<Double>, gradients: ParameterSet<Double>,
+                                indices: [Int], r: [Double], _ forward: (FeatureMap<Double>, ParameterSet<Double>) -> FeatureMap<Double>) {
+        #expect(relativeError(x.values, analytic: dx) { v in
+            dot(forward(FeatureMap(channels: x.channels, batch: x.batch, size: x.size, values: v), parameters).values, r)
+        } < 1e-6)
+        for index in indices {
+            #expect(relativeError(parameters.tensors[index], analytic: gradients.tensors[index]) { v in
+                var p = parameters
+                p.tensors[index] = v
+                return dot(forward(x, p).values, r)
+            } < 1e-6, "\(parameters.names[index])")
+        }
+    }
+
     /// The convolution written as its definition: y[co, z, y, x] = b[co] + sum w[co, ci, kz, ky, kx] * x[ci, z*s-p+kz, ...].
     static func plainConvolution(_ x: FeatureMap<Double>, _ layer: Convolution3D, weight w: [Double], bias: [Double]?) -> FeatureMap<Double> {
         let o = layer.outputSize(x.size), k = layer.kernel
@@ -65,16 +81,7 @@ import Testing
         let r = Self.randomValues(y.values.count, seed: 4)
         var gradients = parameters.zeros()
         let dx = layer.backward(input: x, outputGradient: FeatureMap(channels: cout, batch: 2, size: y.size, values: r), parameters: parameters, gradients: &gradients)!
-        #expect(Self.relativeError(x.values, analytic: dx.values) { v in
-            Self.dot(layer.forward(FeatureMap(channels: cin, batch: 2, size: size, values: v), parameters: parameters).values, r)
-        } < 1e-6)
-        for index in [w, b] {
-            #expect(Self.relativeError(parameters.tensors[index], analytic: gradients.tensors[index]) { v in
-                var p = parameters
-                p.tensors[index] = v
-                return Self.dot(layer.forward(x, parameters: p).values, r)
-            } < 1e-6)
-        }
+        Self.expectGradients(x: x, dx: dx.values, parameters: parameters, gradients: gradients, indices: [w, b], r: r) { layer.forward($0, parameters: $1) }
     }
 
     @Test func convolutionSplitIntoSlabsGivesTheSameAnswer() {
@@ -118,14 +125,7 @@ import Testing
         let r = Self.randomValues(y.values.count, seed: 9)
         var gradients = parameters.zeros()
         let dx = layer.backward(input: x, outputGradient: FeatureMap(channels: cout, batch: 2, size: y.size, values: r), parameters: parameters, gradients: &gradients)
-        #expect(Self.relativeError(x.values, analytic: dx.values) { v in
-            Self.dot(layer.forward(FeatureMap(channels: cin, batch: 2, size: size, values: v), parameters: parameters).values, r)
-        } < 1e-6)
-        #expect(Self.relativeError(parameters.tensors[w], analytic: gradients.tensors[w]) { v in
-            var p = parameters
-            p.tensors[w] = v
-            return Self.dot(layer.forward(x, parameters: p).values, r)
-        } < 1e-6)
+        Self.expectGradients(x: x, dx: dx.values, parameters: parameters, gradients: gradients, indices: [w], r: r) { layer.forward($0, parameters: $1) }
     }
 
     @Test(arguments: [2, 4])
@@ -154,16 +154,7 @@ import Testing
         let r = Self.randomValues(y.values.count, seed: 13)
         var gradients = parameters.zeros()
         let dx = layer.backward(input: x, outputGradient: FeatureMap(channels: channels, batch: 2, size: size, values: r), parameters: parameters, gradients: &gradients)
-        #expect(Self.relativeError(x.values, analytic: dx.values) { v in
-            Self.dot(layer.forward(FeatureMap(channels: channels, batch: 2, size: size, values: v), parameters: parameters).values, r)
-        } < 1e-6)
-        for index in [scale, shift] {
-            #expect(Self.relativeError(parameters.tensors[index], analytic: gradients.tensors[index]) { v in
-                var p = parameters
-                p.tensors[index] = v
-                return Self.dot(layer.forward(x, parameters: p).values, r)
-            } < 1e-6)
-        }
+        Self.expectGradients(x: x, dx: dx.values, parameters: parameters, gradients: gradients, indices: [scale, shift], r: r) { layer.forward($0, parameters: $1) }
     }
 
     @Test func leakyReLUScalesNegativesAndMatchesFiniteDifferences() {

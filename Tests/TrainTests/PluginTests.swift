@@ -23,18 +23,22 @@ import Imaging
         #expect(FileManager.default.fileExists(atPath: Self.library.path), "\(Self.library.path): build the TacoTrain product first (make test does)")
         let shards = try SyntheticShards(count: 5, perShard: 3)
         defer { shards.remove() }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("plugin_check.py")
+        let result = try Self.runPython("plugin_check.py", [Self.library.path, shards.folder.path])
+        #expect(result.status == 0 && result.out.contains("ok"), "\(result.out)\n\(result.err)")
+    }
+
+    /// Runs a script of this folder with TACO_PYTHON.
+    static func runPython(_ script: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.python!)
-        process.arguments = [script.path, Self.library.path, shards.folder.path]
+        process.executableURL = URL(fileURLWithPath: python!)
+        process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(script).path] + arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && String(decoding: o, as: UTF8.self).contains("ok"),
-                "\(String(decoding: o, as: UTF8.self))\n\(String(decoding: e, as: UTF8.self))")
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 }
 
@@ -66,19 +70,11 @@ import Imaging
             return url.path
         }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: PluginTests.python!)
-        process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("model_check.py").path, weights.path,
-                             try raw(input.values, "input.f32"), try raw(activations.output(of: model.tokenNode).values, "tokens.f32"),
-                             try raw(activations.output(of: model.outputNode).values, "output.f32"),
-                             String(n), String(size.z), String(size.y), String(size.x), root.appendingPathComponent("python").path]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && String(decoding: o, as: UTF8.self).contains("ok:"),
-                "\(String(decoding: o, as: UTF8.self))\n\(String(decoding: e, as: UTF8.self))")
+        let result = try PluginTests.runPython("model_check.py", [weights.path, try raw(input.values, "input.f32"),
+                                                                    try raw(activations.output(of: model.tokenNode).values, "tokens.f32"),
+                                                                    try raw(activations.output(of: model.outputNode).values, "output.f32"),
+                                                                    String(n), String(size.z), String(size.y), String(size.x),
+                                                                    root.appendingPathComponent("python").path])
+        #expect(result.status == 0 && result.out.contains("ok:"), "\(result.out)\n\(result.err)")
     }
 }
