@@ -33,8 +33,8 @@ demo: build
 	.build/debug/taco correspond $(DEMO_OUT)/prepared --out $(DEMO_OUT)/shards --progress plain
 	.build/debug/taco inspect $(DEMO_OUT)/shards/dataset.json --verify
 	rm -rf $(DEMO_OUT)/run
-	.build/debug/taco train $(DEMO_OUT)/shards --out $(DEMO_OUT)/run --steps 60 --crop 48 --channels 8,16,32,64 --batch-size 2 \
-		--warmup-steps 5 --checkpoint-every 20 --progress plain
+	.build/debug/taco train $(DEMO_OUT)/shards --out $(DEMO_OUT)/run --steps 100 --crop 64 --channels 8,16,32,64 --batch-size 2 \
+		--warmup-steps 10 --checkpoint-every 50 --progress plain
 	.build/debug/taco probe $(DEMO_OUT)/run $(DEMO_OUT)/shards --held-out 2 --json $(DEMO_OUT)/run/probe.json
 	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, ground truth in $(DEMO_OUT)/truth/cohort.json,"
 	@echo "      prepared sessions in $(DEMO_OUT)/prepared (prep-report.json, datalist.json, qc.png per session),"

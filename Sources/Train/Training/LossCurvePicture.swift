@@ -38,6 +38,8 @@ public enum LossCurvePicture {
         }
         text(&picture, "step", x: width - right - 32, y: height - 12, colour: [130, 130, 130])
 
+        // The moving average spans about a tenth of the run (2% to 30% weight on the newest step).
+        let smoothing = min(0.3, max(0.02, 10 / Double(max(1, totalSteps))))
         for (index, (name, colour, value)) in series.enumerated() {
             let dim = colour.map { UInt8(Int($0) / 3 + 8) }
             var average: Double?, previous: (Int, Int)?, previousRaw: (Int, Int)?
@@ -48,7 +50,7 @@ public enum LossCurvePicture {
                 let raw = (column, y(v))
                 if let p = previousRaw { line(&picture, from: p, to: raw, colour: dim) }
                 previousRaw = raw
-                average = average.map { 0.9 * $0 + 0.1 * v } ?? v
+                average = average.map { (1 - smoothing) * $0 + smoothing * v } ?? v
                 let smooth = (column, y(average!))
                 if let p = previous { line(&picture, from: p, to: smooth, colour: colour) }
                 previous = smooth
