@@ -3,14 +3,15 @@
 import Correspond
 import Foundation
 import Imaging
+import TacoCore
 import Prep
 import Shards
 import Synth
 
 /// Peak resident memory since the last reset (Linux's VmHWM).
 enum PeakMemory {
-    static func reset() { WorkerProcess.resetPeakResident() }
-    static var mebibytes: Double { Double(WorkerProcess.peakResidentBytes()) / Double(1 << 20) }
+    static func reset() { ProcessMemory.resetPeak() }
+    static var mebibytes: Double { Double(ProcessMemory.peakResidentBytes()) / Double(1 << 20) }
 }
 
 /// Best wall time of `repeats` runs, in seconds.

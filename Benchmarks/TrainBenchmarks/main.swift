@@ -2,14 +2,14 @@
 // copied by memcpy (the limit) and beside decoding the crops from the prepared .nii.gz files (what MONAI-style
 // loaders do); the loss forward + backward beside its own GEMMs (the floor). Results in docs/benchmarks.md.
 import Foundation
-import Imaging
+import TacoCore
 import Shards
 import Train
 
 /// Peak resident memory since the last reset (Linux's VmHWM).
 enum PeakMemory {
-    static func reset() { WorkerProcess.resetPeakResident() }
-    static var mebibytes: Double { Double(WorkerProcess.peakResidentBytes()) / Double(1 << 20) }
+    static func reset() { ProcessMemory.resetPeak() }
+    static var mebibytes: Double { Double(ProcessMemory.peakResidentBytes()) / Double(1 << 20) }
 }
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {

@@ -1,4 +1,4 @@
-// Errors, threads, IO factories, geometry helpers, image files and PNG pictures.
+// Errors, threads, IO factories, geometry helpers and image files.
 #include "bridge_internal.h"
 
 #include <gdcmImageHelper.h>
@@ -262,34 +262,6 @@ taco_status taco_image_write(const char *path, const taco_geometry *geometry, co
         } catch (const itk::ExceptionObject &e) {
             fail(TACO_ERR_IO, std::string(path) + ": " + e.GetDescription());
         }
-    });
-}
-
-taco_status taco_png_write(const char *path, uint32_t width, uint32_t height, uint32_t channels,
-                           const uint8_t *pixels) {
-    return guarded("write PNG", [&] {
-        if (!path || !pixels || width == 0 || height == 0) fail(TACO_ERR_INVALID_ARGUMENT, "empty picture");
-        register_io_factories();
-        auto write = [&](auto image) {
-            using Image = typename decltype(image)::ObjectType;
-            typename Image::RegionType region;
-            region.SetSize(0, width);
-            region.SetSize(1, height);
-            image->SetRegions(region);
-            image->Allocate();
-            std::memcpy(image->GetBufferPointer(), pixels, size_t(width) * height * channels);
-            auto writer = itk::ImageFileWriter<Image>::New();
-            writer->SetFileName(path);
-            writer->SetInput(image);
-            try {
-                writer->Update();
-            } catch (const itk::ExceptionObject &e) {
-                fail(TACO_ERR_IO, std::string(path) + ": " + e.GetDescription());
-            }
-        };
-        if (channels == 1) write(itk::Image<uint8_t, 2>::New());
-        else if (channels == 3) write(itk::Image<itk::RGBPixel<uint8_t>, 2>::New());
-        else fail(TACO_ERR_INVALID_ARGUMENT, "a PNG has 1 or 3 channels");
     });
 }
 

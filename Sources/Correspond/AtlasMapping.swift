@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Maps a prepared subject into atlas space (DESIGN.md §1, inter-instance): its reference modality is
 /// registered to the atlas template, affine (Mattes MI) then deformable (SyN, cross-correlation), inside the

@@ -1,4 +1,5 @@
 import Imaging
+import TacoCore
 import Shards
 
 /// Puts a prepared session and its atlas map together as a shard subject (DESIGN.md §2, "Shard format").

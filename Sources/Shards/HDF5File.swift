@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 import Foundation
 
 /// An HDF5 error: the file, what was being done, and HDF5's own description.

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// How one series is acquired: its grid in scanner coordinates (LPS) and where the head was.
 ///

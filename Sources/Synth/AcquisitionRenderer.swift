@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Renders acquisitions of a subject from the atlas tissue maps: tissue fractions resampled through the
 /// subject's ground-truth map, mixed with the subject's contrast, a lesion, a bias field and Rician noise.

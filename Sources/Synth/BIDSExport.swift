@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// The BIDS copy of the cohort: one NIfTI per acquisition (int16 with scl_slope/scl_inter, like dcm2niix) and a
 /// JSON sidecar of technical fields, plus dataset_description.json and participants.tsv.

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Makes a synthetic multi-modal cohort with known ground truth from an atlas (`taco synth`).
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// The ground truth of a synthetic cohort, written as `truth/cohort.json` (format in docs/synth.md).
 /// Points and matrices are RAS mm, as nibabel reports them.

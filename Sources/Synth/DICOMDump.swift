@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Writes series the way a hospital export looks: nested folders with opaque names shared by several
 /// subjects, extension-less files with opaque names, vendor-style descriptions and full (fake) patient

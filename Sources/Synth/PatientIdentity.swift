@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Fake but realistic protected health information planted in a subject's DICOM headers, so that
 /// de-identification can be tested. It is recorded in the ground truth and nowhere else.

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// One synthetic subject's anatomy and appearance, all drawn from the subject's own random stream.
 ///

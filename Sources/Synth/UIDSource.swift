@@ -1,4 +1,5 @@
 import Imaging
+import TacoCore
 
 /// Deterministic DICOM UIDs under the "2.25" root (UUID-derived, ISO/IEC 9834-8), drawn from a seeded
 /// stream so that a seed always gives byte-identical files.

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 import Train
 
 // The C functions of include/taco_train.h. Each one checks its arguments, calls Train and copies into the

@@ -2,6 +2,7 @@ import ArgumentParser
 import Correspond
 import Foundation
 import Imaging
+import TacoCore
 import Train
 
 /// `taco embed`: token features of prepared sessions from a trained encoder.

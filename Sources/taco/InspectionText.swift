@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Shards
 
 /// Text layout of inspection reports (printing only; the facts come from Imaging).

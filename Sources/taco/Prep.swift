@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import TacoCore
 import Prep
 
 /// `taco prep`: raw hospital dumps (DICOM, NIfTI, BIDS) to voxel-aligned multi-modal sessions.
@@ -194,7 +195,7 @@ struct PrepRunCommand: ParsableCommand {
         }
         return String(format: "worker time by step: %@; largest worker peak memory %.2f GiB; this process (the plan) %.0f MiB",
                       shares.joined(separator: ", "), Double(peak) / Double(1 << 30),
-                      Double(WorkerProcess.peakResidentBytes()) / Double(1 << 20))
+                      Double(ProcessMemory.peakResidentBytes()) / Double(1 << 20))
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TacoCore
 
 /// `taco`: TacoKit's command-line tool.
 @main

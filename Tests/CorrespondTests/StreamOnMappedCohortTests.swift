@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Shards
 import Testing
 @testable import Synth

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Imaging
+import TacoCore
 
 /// The bundled atlas folder is complete: its descriptor names files that exist, share one grid and
 /// carry the licence.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Imaging
+import TacoCore
 
 @Suite struct DICOMTests {
     /// An oblique, thick-slice axial-ish grid (right-handed, as DICOM's normal = row x column).

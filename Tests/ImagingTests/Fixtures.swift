@@ -1,5 +1,6 @@
 import Foundation
 @testable import Imaging
+import TacoCore
 
 /// Shared test data: the bundled atlas, temporary folders, Python cross-check runner.
 enum Fixtures {

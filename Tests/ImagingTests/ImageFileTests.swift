@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Imaging
+import TacoCore
 
 @Suite struct NIfTIFileTests {
     /// An oblique, anisotropic grid with a marker at a known voxel.

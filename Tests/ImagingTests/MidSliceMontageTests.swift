@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Testing
 
 /// QC pictures: where a voxel lands on the picture, and the outline colours.

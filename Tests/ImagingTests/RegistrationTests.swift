@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Imaging
+import TacoCore
 
 /// Registrations recover transforms we applied ourselves to the atlas (at coarse voxels, for speed).
 @Suite(.serialized) struct RegistrationTests {

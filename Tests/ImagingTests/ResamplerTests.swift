@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Imaging
+import TacoCore
 
 @Suite struct ResamplerTests {
     @Test func extractingABlockKeepsEveryVoxelAtItsPhysicalPoint() throws {

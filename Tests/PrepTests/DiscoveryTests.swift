@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Testing
 @testable import Prep
 @testable import Synth

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Imaging
+import TacoCore
 @testable import Prep
 @testable import Synth
 

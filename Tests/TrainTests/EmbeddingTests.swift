@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 import Testing
 @testable import Train
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Imaging
+import TacoCore
 @testable import Train
 
 /// libTacoTrain.so as a PyTorch trainer loads it: through ctypes from Python (python/taco_plugin.py), checked
@@ -25,6 +25,24 @@ import Imaging
         defer { shards.remove() }
         let result = try Self.runPython("plugin_check.py", [Self.library.path, shards.folder.path])
         #expect(result.status == 0 && result.out.contains("ok"), "\(result.out)\n\(result.err)")
+    }
+
+    /// The plugin runs inside a trainer's process and reads only shards: it must not pull ITK or GDCM in.
+    /// `ldd` lists every shared library the loader would map for it, direct and indirect.
+    @Test func theLibraryLinksNoITKOrGDCM() throws {
+        #expect(FileManager.default.fileExists(atPath: Self.library.path), "\(Self.library.path): build the TacoTrain product first (make test does)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+        process.arguments = [Self.library.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let listing = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let libraries = listing.split(separator: "\n").compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
+        #expect(process.terminationStatus == 0 && libraries.contains("libhdf5_serial.so.103") && libraries.contains("libopenblas.so.0"), "\(listing)")
+        let foreign = libraries.filter { $0.hasPrefix("libITK") || $0.hasPrefix("libitk") || $0.hasPrefix("libgdcm") }
+        #expect(foreign.isEmpty, "libTacoTrain.so needs \(foreign.joined(separator: ", "))")
     }
 
     /// Runs a script of this folder with TACO_PYTHON.

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 import Shards
 import Testing
 @testable import Train

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 import Shards
 @testable import Train
 

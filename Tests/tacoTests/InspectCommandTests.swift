@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Testing
 
 /// `taco inspect` run as a user runs it: the built binary, its output and exit code.

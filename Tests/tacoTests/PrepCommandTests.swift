@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Testing
 
 /// A small synthetic dump (DICOM + BIDS + truth), made once per test process with `taco synth`.

@@ -287,12 +287,6 @@ taco_status taco_dicom_write_series(const taco_geometry *geometry, const float *
                                     const char *const *paths, uint32_t first_instance,
                                     taco_dicom_compression compression);
 
-/* ---------- pictures ---------- */
-
-/** Writes an 8-bit PNG, rows top first; channels is 1 (grey) or 3 (RGB, interleaved). */
-taco_status taco_png_write(const char *path, uint32_t width, uint32_t height, uint32_t channels,
-                           const uint8_t *pixels);
-
 #ifdef __cplusplus
 }
 #endif

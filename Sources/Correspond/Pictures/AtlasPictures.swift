@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// The QC pictures of `taco correspond`, on the atlas template's grid at 2 mm: per subject, the atlas
 /// tissue outlines (brain red, GM green, WM yellow) over the subject's reference seen in atlas space;

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Shards
 
 /// What part `shardIndex` of `shardCount` of a correspond run wrote (`parts/part-<i>-of-<n>.json`):

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Shards
 
 /// Maps one prepared session inside a worker process: read it, register it to the atlas
@@ -13,7 +14,7 @@ public enum SubjectWorker {
     public static func run(_ job: SubjectJob, version: String) -> SubjectOutcome {
         var outcome = map(job, version: version)
         outcome.fingerprint = job.fingerprint
-        outcome.peakMemoryBytes = WorkerProcess.peakResidentBytes()
+        outcome.peakMemoryBytes = ProcessMemory.peakResidentBytes()
         return outcome
     }
 
@@ -81,7 +82,7 @@ public enum SubjectWorker {
         do {
             var saved = outcome
             saved.fingerprint = job.fingerprint
-            saved.peakMemoryBytes = WorkerProcess.peakResidentBytes()
+            saved.peakMemoryBytes = ProcessMemory.peakResidentBytes()
             try AtomicFile.write(to: layout.workOutcome(job.key)) { try JSONEncoder().encode(saved).write(to: $0) }
         } catch {
             outcome.status = .failed

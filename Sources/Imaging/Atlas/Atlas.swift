@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// A template atlas: a folder with `atlas.json` naming its template images, tissue probability maps,
 /// space and licence (see atlases/mni152-2009a-sym/atlas.json).

@@ -1,4 +1,4 @@
-import CITKBridge
+internal import CITKBridge
 
 /// A failure reported by the ITK bridge, carrying its message (which names the file where there is one).
 public struct BridgeError: Error, CustomStringConvertible, Sendable {

@@ -1,4 +1,4 @@
-import CITKBridge
+internal import CITKBridge
 import Foundation
 
 /// Fast header scans of many DICOM files through GDCM: each file is parsed up to its pixel data.

@@ -1,5 +1,6 @@
-import CITKBridge
+internal import CITKBridge
 import Foundation
+import TacoCore
 
 /// Reading and writing one DICOM series (one file per slice) through GDCM.
 ///

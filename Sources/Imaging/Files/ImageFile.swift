@@ -1,5 +1,6 @@
-import CITKBridge
+internal import CITKBridge
 import Foundation
+import TacoCore
 
 /// Image files of any format TacoKit reads: NIfTI through libnifti (``NIfTIFile``, which checks the voxel
 /// byte count: ITK's NIfTI reader accepts truncated files), NRRD, MetaImage and the rest through ITK.

@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// The DICOM series found under a folder, described by technical tags only (never patient data,
 /// dates or UIDs, which can embed dates and ids).

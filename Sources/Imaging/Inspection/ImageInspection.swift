@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// What `taco inspect` reports about one image file: its grid, orientation, voxel type, where a
 /// NIfTI file's geometry came from, and intensity statistics.

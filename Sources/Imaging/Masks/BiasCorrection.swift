@@ -1,4 +1,5 @@
-import CITKBridge
+internal import CITKBridge
+import TacoCore
 
 /// N4 bias-field correction (ITK's N4BiasFieldCorrectionImageFilter): a smooth multiplicative field
 /// fitted inside a mask on a shrunken copy of the image, then divided out at full resolution.

@@ -1,4 +1,5 @@
-import CITKBridge
+internal import CITKBridge
+import TacoCore
 
 /// The foreground of an image: voxels above a robust threshold, the largest connected component, holes
 /// filled (ITK). The threshold is `fraction` of the image's 99th percentile (estimated from a regular

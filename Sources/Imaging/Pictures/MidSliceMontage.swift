@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// Three mid-slices (axial, coronal, sagittal) of volumes, one row per volume, for QC pictures.
 ///

@@ -79,20 +79,6 @@ public struct WorkerProcess: Sendable {
                                       SIGILL: "SIGILL", SIGTERM: "SIGTERM", SIGINT: "SIGINT"]
         return names[signal] ?? "signal"
     }
-
-    /// Resets this process's peak resident set (VmHWM) to its current size (Linux; no effect elsewhere), so
-    /// that a benchmark can read the peak of one piece of work.
-    public static func resetPeakResident() {
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .ascii)
-    }
-
-    /// This process's peak resident set (VmHWM in /proc/self/status), bytes; 0 where unknown.
-    public static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
-        return kB * 1024
-    }
 }
 
 /// Runs `count` jobs on `threads` threads (8 MiB stacks), each index once, in index order of start;

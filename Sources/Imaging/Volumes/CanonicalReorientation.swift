@@ -1,3 +1,4 @@
+import TacoCore
 /// Reorientation of a volume to the closest canonical RAS grid by permuting and flipping its voxel
 /// axes, without resampling (nibabel's `as_closest_canonical`).
 ///

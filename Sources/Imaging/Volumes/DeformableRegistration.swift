@@ -1,4 +1,5 @@
-import CITKBridge
+internal import CITKBridge
+import TacoCore
 
 /// Deformable registration with SyN (symmetric normalisation, ITK v4), after an optional linear start.
 ///

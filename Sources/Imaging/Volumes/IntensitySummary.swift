@@ -1,3 +1,4 @@
+import TacoCore
 /// Intensity statistics of a volume: range, mean and percentiles (finite voxels only).
 ///
 /// ```swift

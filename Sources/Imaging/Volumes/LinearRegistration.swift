@@ -1,4 +1,5 @@
-import CITKBridge
+internal import CITKBridge
+import TacoCore
 
 /// Rigid (6 dof) or affine (12 dof) registration with Mattes mutual information (ITK v4).
 ///

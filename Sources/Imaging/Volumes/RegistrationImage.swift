@@ -1,3 +1,4 @@
+import TacoCore
 /// An image given to a registration, with an optional mask (non-zero voxels count) on the same grid.
 public struct RegistrationImage: Sendable {
     public var volume: Volume

@@ -1,4 +1,4 @@
-import CITKBridge
+internal import CITKBridge
 
 /// One level of a multi-resolution schedule.
 public struct RegistrationLevel: Sendable, Equatable {

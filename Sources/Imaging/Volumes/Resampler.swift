@@ -1,4 +1,5 @@
-import CITKBridge
+internal import CITKBridge
+import TacoCore
 
 /// Resampling of a volume onto another grid through ITK.
 ///

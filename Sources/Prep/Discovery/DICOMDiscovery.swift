@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Finds the DICOM series in any mix of folders and files (any layout, extension-less files, several
 /// subjects per folder), from headers only.

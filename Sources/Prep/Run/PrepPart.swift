@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// What one shard of a `taco prep` run did, written to `OUT/prep-parts/part-<i>-of-<n>.json`; `taco prep
 /// merge` (``PrepPart/merge(in:version:)``) turns the parts into the dataset-level files. A run with one

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Prepares one session inside a worker process: decode every source, prepare (``SessionPreparation``),
 /// write (``PreparedSessionWriter``). Never throws: whatever goes wrong becomes the outcome's reason,
@@ -10,7 +11,7 @@ import Imaging
 public enum SessionWorker {
     public static func run(_ job: SessionJob) -> SessionOutcome {
         var outcome = prepare(job)
-        outcome.peakMemoryBytes = WorkerProcess.peakResidentBytes()
+        outcome.peakMemoryBytes = ProcessMemory.peakResidentBytes()
         return outcome
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// The dataset-level files of a prepared folder (DESIGN.md §2): `prep-report.json`, `datalist.json`
 /// (MONAI decathlon style), `participants.tsv` and `dataset_description.json`, each written atomically.

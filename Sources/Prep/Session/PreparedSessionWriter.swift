@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Imaging
+import TacoCore
 
 /// Writes one prepared session in the layout of DESIGN.md §2 ("Prepared layout"), atomically: the
 /// session folder is built under a temporary name beside its final place and renamed when complete.

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Turns the volumes of one session into voxel-aligned, normalised volumes on one RAS+ grid.
 ///

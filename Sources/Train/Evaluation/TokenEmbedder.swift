@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 import Foundation
 
 /// Token features of a whole volume from a trained encoder (`taco embed`, `taco probe`).

@@ -1,4 +1,4 @@
-import COpenBLAS
+internal import COpenBLAS
 
 /// A floating-point type OpenBLAS multiplies: the losses run in `Float` for training and in `Double`
 /// for gradient checks, with the same code.

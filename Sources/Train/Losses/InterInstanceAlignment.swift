@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 
 /// The inter-instance partial neighbourhood alignment of DESIGN.md §1, direction p->q: A = subject p's
 /// token features, B = subject q's, and the matches `M = {(i, u)}` between them (atlas pseudo-

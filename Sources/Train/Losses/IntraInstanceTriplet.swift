@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 
 /// The intra-instance cross-modal triplet loss of DESIGN.md §1: two voxel-aligned modalities a and b of one
 /// subject's crop, token i of one matching token i of the other. In direction a->b, the k nearest tokens of

@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 
 /// The total loss of DESIGN.md §1 over a batch:
 /// `L = w_rec * L_rec + w_intra * L_intra + w_inter * L_inter`, defaults 1, 10, 10, where

@@ -1,4 +1,4 @@
-import COpenBLAS
+internal import COpenBLAS
 import Foundation
 
 /// A 3D convolution (cross-correlation, as PyTorch's `Conv3d`): cubic kernel, stride and zero padding, optional bias.

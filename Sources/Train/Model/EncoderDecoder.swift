@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 
 /// The 3D convolutional encoder-decoder of `taco train` (issue "Train II", item 1).
 ///

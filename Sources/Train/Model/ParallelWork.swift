@@ -1,4 +1,4 @@
-import COpenBLAS
+internal import COpenBLAS
 import Foundation
 
 /// A pointer handed to concurrent workers that write disjoint elements.

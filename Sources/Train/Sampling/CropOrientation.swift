@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 
 /// A spatial augmentation made of flips and 90-degree rotations: a signed permutation of the crop's axes
 /// (the 48 of them for a cube). Output axis j reads input axis `axes[j]`, reversed when `flipped[j]`.

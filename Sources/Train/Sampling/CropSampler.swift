@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 import Shards
 
 /// Cuts crop pairs out of the shards (issue "Train I", item 3): two different modalities of a subject at

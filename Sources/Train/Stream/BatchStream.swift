@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 import Shards
 
 /// Batches of crop pairs over a manifest, prepared ahead on background threads (issue "Train I", item 2).

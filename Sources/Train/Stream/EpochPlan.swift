@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 import Shards
 
 /// Which subjects a rank sees in an epoch, and in what order: a pure function of the manifest, the seed,

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 
 /// The loss curves of a run as a PNG (`RUN/loss.png`, redrawn during training): the total and each weighted
 /// term against the step, log scale, raw values dim and a moving average bright; decades and steps labelled.

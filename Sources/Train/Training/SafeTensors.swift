@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 
 /// A safetensors file (Hugging Face's format, read by `safetensors.torch.load_file` and PyTorch trainers):
 /// an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape and byte range,

@@ -1,5 +1,5 @@
 import Foundation
-import Imaging
+import TacoCore
 import Shards
 
 /// The native pre-training loop of `taco train` (issue "Train II", item 2): batches from the stream, the

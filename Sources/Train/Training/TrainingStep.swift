@@ -1,4 +1,4 @@
-import Imaging
+import TacoCore
 
 /// One forward and backward pass of the encoder-decoder on a batch of crop pairs under the total loss of
 /// DESIGN.md §1: both views of every subject go through the network together (first views, then second

@@ -1,5 +1,3 @@
-import CITKBridge
-
 /// The grid of a 3D image in physical space: ITK/DICOM **LPS**, millimetres.
 ///
 /// `size` counts voxels along x, y, z; `direction`'s columns are the unit directions of those axes.
@@ -97,26 +95,5 @@ public struct Geometry: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         func f(_ v: Vector3) -> String { String(format: "(%.4g, %.4g, %.4g)", v.x, v.y, v.z) }
         return "size \(size.x)x\(size.y)x\(size.z), spacing \(f(spacing)) mm, origin \(f(origin)) mm LPS, \(orientationCode)"
-    }
-}
-
-// MARK: - The C bridge's geometry
-
-extension Geometry {
-    init(_ c: taco_geometry) {
-        self.init(size: SIMD3(Int(c.size.0), Int(c.size.1), Int(c.size.2)),
-                  spacing: Vector3(c.spacing.0, c.spacing.1, c.spacing.2),
-                  origin: Vector3(c.origin.0, c.origin.1, c.origin.2),
-                  direction: Matrix3(rowMajor: withUnsafeBytes(of: c.direction) { Array($0.bindMemory(to: Double.self)) }))
-    }
-
-    var bridged: taco_geometry {
-        var c = taco_geometry()
-        c.size = (UInt32(size.x), UInt32(size.y), UInt32(size.z))
-        c.spacing = (spacing.x, spacing.y, spacing.z)
-        c.origin = (origin.x, origin.y, origin.z)
-        let d = direction.rowMajor
-        c.direction = (d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8])
-        return c
     }
 }

@@ -26,7 +26,7 @@ public enum AtomicFile {
     }
 
     /// ".nii.gz" for "a.nii.gz", ".png" for "a.png", "" for "a".
-    static func fullExtension(of name: String) -> String {
+    public static func fullExtension(of name: String) -> String {
         for double in [".nii.gz", ".tar.gz"] where name.hasSuffix(double) { return double }
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
         return String(name[dot...])

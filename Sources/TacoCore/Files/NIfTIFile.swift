@@ -1,4 +1,4 @@
-import CNIfTI
+internal import CNIfTI
 import Foundation
 
 /// NIfTI-1 files through libnifti, following the standard's geometry precedence.
