@@ -3,6 +3,7 @@ import Correspond
 import Foundation
 import Imaging
 import Shards
+import TacoCore
 
 /// `taco correspond`: prepared sessions to HDF5 shards with each subject's map into atlas space.
 struct CorrespondCommand: ParsableCommand {
@@ -84,7 +85,7 @@ struct CorrespondRunCommand: ParsableCommand {
         let output = URL(fileURLWithPath: out).standardizedFileURL
         let printer = ProgressPrinter(style: batch.progress.resolved, unit: "subjects")
         do {
-            try PrepRunCommand.checkWritable(output)
+            try AtomicFile.checkWritable(folder: output)
             let options = try options()
             let atlas = try Atlas.load(options.atlas)
             let planner = CorrespondPlanner(prepared: URL(fileURLWithPath: prepared).standardizedFileURL, output: output,

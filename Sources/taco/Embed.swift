@@ -1,5 +1,4 @@
 import ArgumentParser
-import Correspond
 import Foundation
 import Imaging
 import TacoCore
@@ -33,35 +32,22 @@ struct EmbedCommand: ParsableCommand {
         BLASThreads.set(1)      // the model's layers use every core themselves
         let trained: TrainedModel
         do { trained = try TrainedModel(contentsOf: URL(fileURLWithPath: model)) } catch { throw CommandFailure(message: "taco embed: \(error)") }
-        let outFolder = URL(fileURLWithPath: out)
-        do { try FileManager.default.createDirectory(at: outFolder, withIntermediateDirectories: true) } catch {
-            throw CommandFailure(message: "taco embed: \(out): cannot create the output folder (\(error.localizedDescription))")
-        }
-        let root = URL(fileURLWithPath: prepared)
-        let subjects = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter { $0.hasPrefix("sub-") }.sorted()
-        let sessions = subjects.flatMap { s in
-            ((try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(s).path)) ?? []).filter { $0.hasPrefix("ses-") }.sorted()
-                .map { root.appendingPathComponent(s).appendingPathComponent($0) }
-        }
-        guard !sessions.isEmpty else { throw CommandFailure(message: "taco embed: \(prepared): no prepared sessions (sub-*/ses-*)") }
-        let embedder = TokenEmbedder(trained)
-        var failures = 0
-        for folder in sessions {
-            do {
-                let session = try PreparedSession(folder: folder)
-                guard let volume = session.volumes[modality] else {
-                    throw CommandFailure(message: "\(folder.path): no \(modality) (it has \(session.modalities.joined(separator: ", ")))")
+        let run = EmbedRun(trained: trained, prepared: PreparedLayout(root: URL(fileURLWithPath: prepared)), output: URL(fileURLWithPath: out),
+                           modality: modality)
+        let summary: EmbedRun.Summary
+        do {
+            summary = try run.run { event in
+                switch event {
+                case let .written(key, grid, channels, file):
+                    print("\(key): \(grid.x)x\(grid.y)x\(grid.z) tokens of \(channels) channels -> \(file.lastPathComponent)")
+                case let .failed(_, reason):
+                    FileHandle.standardError.write(Data("taco embed: \(reason)\n".utf8))
                 }
-                let features = try embedder.embed(volume.voxels, size: volume.geometry.size)
-                let file = outFolder.appendingPathComponent("\(session.key)_\(modality)_tokens.safetensors")
-                try features.safeTensors(voxelToRAS: volume.geometry.indexToRAS, metadata: ["modality": modality, "model_step": String(trained.step)]).write(to: file)
-                print("\(session.key): \(features.grid.x)x\(features.grid.y)x\(features.grid.z) tokens of \(features.values.columns) channels -> \(file.lastPathComponent)")
-            } catch {
-                failures += 1
-                FileHandle.standardError.write(Data("taco embed: \(error)\n".utf8))
             }
+        } catch {
+            throw CommandFailure(message: "taco embed: \(error)")
         }
-        print("taco embed: \(sessions.count - failures) of \(sessions.count) sessions written to \(outFolder.path)")
-        if failures > 0 { throw ExitCode(1) }
+        print("taco embed: \(summary.sessions - summary.failures.count) of \(summary.sessions) sessions written to \(run.output.path)")
+        if !summary.failures.isEmpty { throw ExitCode(1) }
     }
 }

@@ -102,100 +102,37 @@ struct PrepRunCommand: ParsableCommand {
             throw ValidationError("--out \(output.path) lies inside the input \(input.path)")
         }
         let started = Date()
-        var options = try options()
         let printer = ProgressPrinter(style: batch.progress.resolved, unit: "sessions")
+        let run = PrepRun(inputs: inputURLs, output: output, keyFile: URL(fileURLWithPath: keyFile), rulesFile: rules.map { URL(fileURLWithPath: $0) },
+                          options: try options(), index: batch.shardIndex, count: batch.shardCount, jobs: batch.jobs, force: batch.force,
+                          worker: BatchOptions.worker("prep", "worker"), threadsPerWorker: batch.threadsPerWorker, version: TacoVersion.current)
+        let summary: PrepRun.Summary
         do {
-            try Self.checkWritable(output)
-            let key = try PseudonymKey.openOrCreate(keyFile: URL(fileURLWithPath: keyFile), outputs: [output])
-            let loaded = try ClassificationRules.load(rules.map { URL(fileURLWithPath: $0) })
-            options.rulesDigest = loaded.digest
-            var triage = SeriesTriage(rules: loaded)
-            triage.keepDiffusion = keepDiffusion
-            triage.missingSliceTolerance = missingSliceTolerance
-            let fullPlan = try PrepPlanner(triage: triage, key: key, options: options, output: output).plan(inputURLs)
-            let plan = fullPlan.shard(batch.shardIndex, of: batch.shardCount)
-            printer.line(String(format: "scanned %d files in %.1f s (%.0f headers/s)", fullPlan.scannedFiles, fullPlan.scanSeconds,
-                                Double(fullPlan.scannedFiles) / max(fullPlan.scanSeconds, 1e-9)))
-            printer.line(plan.summary(shard: batch.shardCount > 1 ? "shard \(batch.shardIndex + 1) of \(batch.shardCount): " : ""))
-
-            let prepBatch = PrepBatch(worker: BatchOptions.worker("prep", "worker"), jobs: batch.jobs, force: batch.force,
-                                      threadsPerWorker: batch.threadsPerWorker)
-            printer.begin(total: plan.jobs.count)
-            let outcomes = prepBatch.run(plan) { printer.show($0) }
-            printer.end()
-
-            let part = PrepPart(plan: plan, outcomes: outcomes, index: batch.shardIndex, count: batch.shardCount,
-                                version: TacoVersion.current, configuration: options.configuration)
-            try part.write(in: output)
-            if batch.shardCount == 1 {
-                try PrepPart.merge(in: output, version: TacoVersion.current)
-            }
-            printer.line(Self.stepShares(outcomes))
-            let failures = Self.failureLines(part: part, plan: plan, showPaths: showPaths)
-            let prepared = outcomes.filter { $0.status == .prepared }.count, skipped = outcomes.filter { $0.status == .skipped }.count
-            printer.line(String(format: "%d sessions prepared, %d up to date, %d failed in %.1f s; report: %@", prepared, skipped,
-                                outcomes.filter { $0.status == .failed }.count, Date().timeIntervalSince(started),
-                                output.appendingPathComponent("prep-report.json").path))
-            if batch.shardCount > 1 {
-                printer.line("part \(batch.shardIndex + 1) of \(batch.shardCount) written; run `taco prep merge \(output.path)` when every shard is done")
-            }
-            if !failures.isEmpty {
-                printer.line("\(part.failures) unit(s) failed:")
-                failures.forEach { printer.line("  " + $0) }
-                throw ExitCode(1)
-            }
-        } catch let error as ExitCode {
-            throw error
-        } catch let error as ValidationError {
-            throw error
+            summary = try run.run(planned: { full, plan in
+                printer.line(String(format: "scanned %d files in %.1f s (%.0f headers/s)", full.scannedFiles, full.scanSeconds,
+                                    Double(full.scannedFiles) / max(full.scanSeconds, 1e-9)))
+                printer.line(plan.summary(shard: batch.shardCount > 1 ? "shard \(batch.shardIndex + 1) of \(batch.shardCount): " : ""))
+                printer.begin(total: plan.jobs.count)
+            }, events: { printer.show($0) })
         } catch {
+            printer.end()
             throw CommandFailure(message: "taco prep: \(error)")
         }
-    }
-
-    /// Fails with the folder and the reason when `output` cannot be created or written to.
-    static func checkWritable(_ output: URL) throws {
-        let fm = FileManager.default
-        do {
-            try fm.createDirectory(at: output, withIntermediateDirectories: true)
-            let probe = output.appendingPathComponent(".taco-write-probe-\(UUID().uuidString.prefix(8))")
-            try Data().write(to: probe)
-            try fm.removeItem(at: probe)
-        } catch {
-            throw PrepFailure("\(output.path): the output folder cannot be written (\(error.localizedDescription))")
+        printer.end()
+        let outcomes = summary.outcomes
+        printer.line(PrepRun.stepShares(outcomes))
+        let prepared = outcomes.filter { $0.status == .prepared }.count, skipped = outcomes.filter { $0.status == .skipped }.count
+        printer.line(String(format: "%d sessions prepared, %d up to date, %d failed in %.1f s; report: %@", prepared, skipped,
+                            outcomes.filter { $0.status == .failed }.count, Date().timeIntervalSince(started), PreparedLayout(root: output).report.path))
+        if !summary.merged {
+            printer.line("part \(batch.shardIndex + 1) of \(batch.shardCount) written; run `taco prep merge \(output.path)` when every shard is done")
         }
-    }
-
-    /// One line per failed unit: series, sessions, unusable files.
-    static func failureLines(part: PrepPart, plan: PrepPlan, showPaths: Bool) -> [String] {
-        var lines: [String] = []
-        for s in part.sessions where s.status == "failed" { lines.append("sub-\(s.subject) ses-\(s.session): \(s.reason ?? "failed")") }
-        for e in part.report where e.fate == .failed && !part.sessions.contains(where: { $0.subject == e.subject && $0.session == e.session && $0.status == "failed" }) {
-            lines.append("sub-\(e.subject) ses-\(e.session) \(e.modality ?? "series") \(e.seriesNumber.map { "series " + $0 } ?? ""): \(e.reason)")
+        let failures = PrepRun.failureLines(part: summary.part, paths: showPaths ? summary.plan.problemPaths : nil)
+        if !failures.isEmpty {
+            printer.line("\(summary.part.failures) unit(s) failed:")
+            failures.forEach { printer.line("  " + $0) }
+            throw ExitCode(1)
         }
-        for p in part.problems {
-            let path = showPaths ? plan.problemPaths[p.file].map { " (\($0))" } ?? "" : ""
-            lines.append("\(p.file)\(path): \(p.reason)")
-        }
-        if !part.problems.isEmpty && !showPaths {
-            lines.append("(file ids are listed with their paths in the key folder's files.tsv, or rerun with --show-paths)")
-        }
-        return lines
-    }
-
-    /// The share of each step in the workers' time, and the largest worker peak memory.
-    static func stepShares(_ outcomes: [SessionOutcome]) -> String {
-        var totals: [String: Double] = [:]
-        for o in outcomes { for (step, s) in o.seconds { totals[step, default: 0] += s } }
-        let sum = totals.values.reduce(0, +)
-        let peak = outcomes.map(\.peakMemoryBytes).max() ?? 0
-        guard sum > 0 else { return "no session was prepared in this run" }
-        let shares = ["decode", "resample", "register", "mask", "bias_correction", "normalise", "write"].compactMap { step in
-            totals[step].flatMap { $0 > 0 ? String(format: "%@ %.0f%%", step, 100 * $0 / sum) : nil }
-        }
-        return String(format: "worker time by step: %@; largest worker peak memory %.2f GiB; this process (the plan) %.0f MiB",
-                      shares.joined(separator: ", "), Double(peak) / Double(1 << 30),
-                      Double(ProcessMemory.peakResidentBytes()) / Double(1 << 20))
     }
 }
 

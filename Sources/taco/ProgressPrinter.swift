@@ -1,13 +1,17 @@
 import Foundation
 
-/// Shows the progress of a batch (`taco prep`, `taco correspond`): a bar with an ETA on a terminal (standard error), plain lines, or
-/// JSON lines (one object per event). Only pseudonymous labels and counts are printed.
+/// Shows the progress of every command that runs long (`taco prep`, `correspond`, `train`, `embed`): a bar with
+/// an ETA on a terminal (standard error), plain lines, or JSON lines (one object per event). Only pseudonymous
+/// labels and counts are printed.
+///
+/// `@unchecked Sendable`: every mutable field is touched with `lock` held (batches report from many threads).
 final class ProgressPrinter: @unchecked Sendable {
     private let style: ProgressStyle
-    /// What the bar counts ("sessions", "subjects").
+    /// What the bar counts ("sessions", "subjects", "steps").
     private let unit: String
     private let lock = NSLock()
-    private var total = 0, done = 0, failed = 0
+    private var total = 0, done = 0, failed = 0, first = 0
+    private var status = ""
     private var startDate = Date()
 
     init(style: ProgressStyle, unit: String) {
@@ -15,11 +19,31 @@ final class ProgressPrinter: @unchecked Sendable {
         self.unit = unit
     }
 
-    func begin(total: Int) {
+    /// Starts counting: `total` units, of which `alreadyDone` were done before (a resumed run).
+    func begin(total: Int, alreadyDone: Int = 0) {
         lock.withLock {
             self.total = total
+            done = alreadyDone
+            first = alreadyDone
             startDate = Date()
             if style == .bar { drawBar() }
+        }
+    }
+
+    /// Progress to `done` of the total with a status for the bar (a training step's loss): `plain` is printed
+    /// as a plain line when given, `fields` become a JSON `event` object.
+    func advance(to done: Int, status: String, plain: String?, event: String, fields: [String: Any]) {
+        lock.withLock {
+            self.done = done
+            self.status = status
+            switch style {
+            case .json:
+                emit(["event": event, "eta_seconds": Int(eta)].merging(fields) { _, b in b })
+            case .plain, .auto:
+                if let plain { write(plain + " " + etaText) }
+            case .bar:
+                drawBar()
+            }
         }
     }
 
@@ -63,17 +87,21 @@ final class ProgressPrinter: @unchecked Sendable {
         lock.withLock { if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) } }
     }
 
+    /// Seconds left at the pace since `begin` (0 before the first unit).
+    private var eta: Double {
+        done > first && done < total ? Date().timeIntervalSince(startDate) / Double(done - first) * Double(total - done) : 0
+    }
+
+    private var etaText: String { String(format: "ETA %dm%02ds", Int(eta) / 60, Int(eta) % 60) }
+
     private func drawBar() {
         let width = 30
-        let filled = total == 0 ? width : width * done / total
-        var eta = ""
-        if done > 0 && done < total {
-            let remaining = Date().timeIntervalSince(startDate) / Double(done) * Double(total - done)
-            eta = String(format: " ETA %dm%02ds", Int(remaining) / 60, Int(remaining) % 60)
-        }
+        let filled = total == 0 ? width : width * min(done, total) / total
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let failures = failed > 0 ? " \(failed) failed" : ""
-        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(unit)\(failures)\(eta)".utf8))
+        let remaining = done > first && done < total ? " " + etaText : ""
+        let state = status.isEmpty ? "" : " " + status
+        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(unit)\(failures)\(state)\(remaining)".utf8))
     }
 
     /// A line on standard output, unbuffered (lines from several threads stay whole and in order).

@@ -76,18 +76,18 @@ struct TrainCommand: ParsableCommand {
         } catch {
             throw CommandFailure(message: "taco train: \(error)")
         }
-        let style = progress.resolved
-        let printer = TrainingProgress(style: style, totalSteps: configuration.steps, startStep: trainer.checkpoint.step)
+        let printer = ProgressPrinter(style: progress.resolved, unit: "steps")
         let model = trainer.model
         let parameters = model.layout.count
         printer.line("taco train: \(parameters) parameters, tokens \(configuration.model.tokenChannels) channels every \(configuration.model.tokenStride) voxels, "
             + "crops \(configuration.crop.map(String.init).joined(separator: "x")), batches of \(configuration.batchSize); "
             + (trainer.checkpoint.step > 0 ? "resuming at step \(trainer.checkpoint.step)" : "\(configuration.steps) steps"))
         for (key, reason) in trainer.excluded.sorted(by: { $0.key < $1.key }) { printer.line("left out: \(key): \(reason)") }
+        printer.begin(total: configuration.steps, alreadyDone: trainer.checkpoint.step)
         do {
             try trainer.run { metrics, warnings in
                 for warning in warnings { printer.line("warning: \(warning)") }
-                printer.step(metrics)
+                printer.show(metrics, totalSteps: configuration.steps)
             }
         } catch {
             printer.end()
@@ -100,57 +100,17 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
-/// The progress of a training run: a bar with the loss and an ETA on a terminal, a plain line every 10 steps
-/// (and the last), or every step's metrics as JSON lines.
-final class TrainingProgress {
-    private let style: ProgressStyle
-    private let totalSteps: Int
-    private let startStep: Int
-    private let started = Date()
-
-    init(style: ProgressStyle, totalSteps: Int, startStep: Int) {
-        self.style = style
-        self.totalSteps = totalSteps
-        self.startStep = startStep
-    }
-
-    func line(_ text: String) {
-        if style == .json {
-            emit(["event": "message", "text": text])
-        } else {
-            if style == .bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            FileHandle.standardOutput.write(Data((text + "\n").utf8))
-        }
-    }
-
-    func step(_ m: StepMetrics) {
-        let done = m.step - startStep, left = totalSteps - m.step
-        let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(left) : 0
-        let etaText = String(format: "ETA %dm%02ds", Int(eta) / 60, Int(eta) % 60)
+extension ProgressPrinter {
+    /// A training step: the loss on the bar, a plain line every 10 steps (and the last, and a skipped one),
+    /// every step's metrics as JSON lines.
+    func show(_ m: StepMetrics, totalSteps: Int) {
         let terms = String(format: "loss %.4f (rec %.4f, intra %.4f, inter %.4f) lr %.2e %.2f samples/s", m.loss, m.reconstruction, m.intra, m.inter,
                            m.learningRate, m.samplesPerSecond) + (m.skipped.map { " SKIPPED: \($0)" } ?? "")
-        switch style {
-        case .json:
-            var object: [String: Any] = ["event": "step", "step": m.step, "steps": totalSteps, "loss": m.loss, "reconstruction": m.reconstruction,
-                                         "intra": m.intra, "inter": m.inter, "learning_rate": m.learningRate, "samples_per_second": m.samplesPerSecond,
-                                         "eta_seconds": Int(eta)]
-            if let skipped = m.skipped { object["skipped"] = skipped }
-            for (k, v) in object { if let d = v as? Double, !d.isFinite { object[k] = "\(d)" } }
-            emit(object)
-        case .plain, .auto:
-            if m.step % 10 == 0 || m.step == totalSteps || m.skipped != nil { line("[step \(m.step)/\(totalSteps)] \(terms) \(etaText)") }
-        case .bar:
-            let width = 24, filled = width * m.step / max(1, totalSteps)
-            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(m.step)/\(totalSteps) \(terms) \(etaText)".utf8))
-        }
-    }
-
-    func end() { if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) } }
-
-    private func emit(_ object: [String: Any]) {
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
-        }
+        var fields: [String: Any] = ["step": m.step, "steps": totalSteps, "loss": m.loss, "reconstruction": m.reconstruction,
+                                     "intra": m.intra, "inter": m.inter, "learning_rate": m.learningRate, "samples_per_second": m.samplesPerSecond]
+        if let skipped = m.skipped { fields["skipped"] = skipped }
+        for (k, v) in fields { if let d = v as? Double, !d.isFinite { fields[k] = "\(d)" } }
+        let plain = m.step % 10 == 0 || m.step == totalSteps || m.skipped != nil ? "[step \(m.step)/\(totalSteps)] \(terms)" : nil
+        advance(to: m.step, status: terms, plain: plain, event: "step", fields: fields)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// Where a correspond run keeps its files inside the output folder (docs/correspond.md):
 ///
@@ -21,12 +22,19 @@ public struct CorrespondLayout: Sendable, Equatable {
     public var qc: URL { root.appendingPathComponent("qc") }
     public var work: URL { root.appendingPathComponent(".work") }
 
-    public func part(index: Int, count: Int) -> URL { parts.appendingPathComponent("part-\(index + 1)-of-\(count).json") }
+    /// The part files of split runs (``BatchParts``).
+    public var partFiles: BatchParts { BatchParts(folder: parts) }
+    public func part(index: Int, count: Int) -> URL { partFiles.url(index: index, count: count) }
     public func workShard(_ key: String) -> URL { work.appendingPathComponent(key + ".h5") }
     public func workOutcome(_ key: String) -> URL { work.appendingPathComponent(key + ".json") }
     public func subjectPicture(_ key: String) -> URL { qc.appendingPathComponent(key + "_atlas.png") }
     public func warpedReference(_ key: String) -> URL { qc.appendingPathComponent(key + "_space-atlas_desc-reference.nii.gz") }
     public var cohortPicture: URL { qc.appendingPathComponent("cohort-mean.png") }
+
+    /// Whether `name` is the name of a shard (``shardName(number:index:count:)``).
+    public static func isShardName(_ name: String) -> Bool {
+        name.hasPrefix("shard-") && name.hasSuffix(".h5") && name.dropFirst(6).dropLast(3).allSatisfy { $0.isNumber || $0 == "-" || $0 == "o" || $0 == "f" }
+    }
 
     /// The name of shard `number` (1-based) of part `index` of `count`.
     public static func shardName(number: Int, index: Int, count: Int) -> String {

@@ -18,13 +18,12 @@ public struct CorrespondPart: Sendable, Codable, Equatable {
     /// Failed subject -> why.
     public var failures: [String: String]
 
+    /// Writes the part atomically; parts of an earlier, differently split run are removed (``BatchParts``).
     public func write(to layout: CorrespondLayout) throws {
-        let url = layout.part(index: shardIndex, count: shardCount)
-        try FileManager.default.createDirectory(at: layout.parts, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        try AtomicFile.write(to: url) { try encoder.encode(self).write(to: $0) }
+        try layout.partFiles.write(try encoder.encode(self), index: shardIndex, count: shardCount)
     }
 
     public static func read(_ url: URL) throws -> CorrespondPart {
@@ -35,15 +34,9 @@ public struct CorrespondPart: Sendable, Codable, Equatable {
         }
     }
 
-    /// Every part file in the output (any shard count), with its modification date.
-    static func all(in layout: CorrespondLayout) throws -> [(part: CorrespondPart, url: URL, modified: Date)] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: layout.parts.path)) ?? [])
-            .filter { $0.hasPrefix("part-") && $0.hasSuffix(".json") }.sorted()
-        return try names.map { name in
-            let url = layout.parts.appendingPathComponent(name)
-            let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? .distantPast
-            return (try read(url), url, modified)
-        }
+    /// Every readable part file in the output (any shard count).
+    static func all(in layout: CorrespondLayout) -> [CorrespondPart] {
+        layout.partFiles.present().compactMap { try? read($0.url) }
     }
 
     /// What `taco correspond merge` did.
@@ -54,20 +47,19 @@ public struct CorrespondPart: Sendable, Codable, Equatable {
         public let failures: [String: String]
     }
 
-    /// Merges the parts of the most recently written shard count into `dataset.json` and draws the
-    /// cohort picture. Fails naming the missing parts, a subject packed twice, or mixed configurations.
+    /// Merges the parts of the split into `dataset.json`, removes shards that no part lists (left by a
+    /// superseded split) and draws the cohort picture. Fails naming the missing parts, a subject packed
+    /// twice, or mixed configurations.
     @discardableResult
     public static func merge(_ layout: CorrespondLayout) throws -> Merged {
-        let found = try all(in: layout)
-        guard let newest = found.max(by: { $0.modified < $1.modified }) else {
-            throw CorrespondFailure("\(layout.parts.path): no part files (run taco correspond with --out \(layout.root.path) first)")
+        let files: [BatchParts.Part]
+        do { files = try layout.partFiles.complete(rerunHint: " (run taco correspond with --out \(layout.root.path) first)") } catch {
+            throw CorrespondFailure("\(error)")
         }
-        let count = newest.part.shardCount
-        let parts = found.map(\.part).filter { $0.shardCount == count }.sorted { $0.shardIndex < $1.shardIndex }
-        let missing = Set(0..<count).subtracting(parts.map(\.shardIndex)).sorted()
-        guard missing.isEmpty else {
-            throw CorrespondFailure("\(layout.parts.path): parts \(missing.map { String($0 + 1) }.joined(separator: ", ")) of \(count) are missing "
-                                    + "(rerun with --shard-index \(missing.map(String.init).joined(separator: ", ")) --shard-count \(count))")
+        let parts = try files.map { try read($0.url) }
+        let configurations = parts.map(\.manifest.configuration)
+        if let differing = Set(configurations.flatMap(\.keys)).sorted().first(where: { key in Set(configurations.map { $0[key] }).count > 1 }) {
+            throw CorrespondFailure("\(layout.parts.path): the parts were made with different configurations (\(differing) differs); rerun them with one")
         }
         let manifest: ShardManifest
         do { manifest = try ShardManifest.merge(parts.map(\.manifest)) } catch { throw CorrespondFailure("\(layout.parts.path): \(error)") }
@@ -77,6 +69,11 @@ public struct CorrespondPart: Sendable, Codable, Equatable {
             throw CorrespondFailure("\(layout.root.appendingPathComponent(shard.name).path): missing (listed by a part)")
         }
         try manifest.write(to: layout.manifest)
+        let listed = Set(manifest.shards.map(\.name))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: layout.root.path)) ?? []
+        where CorrespondLayout.isShardName(name) && !listed.contains(name) {
+            try? FileManager.default.removeItem(at: layout.root.appendingPathComponent(name))
+        }
         try drawCohort(manifest, atlasFolder: parts[0].atlasFolder, layout: layout)
         return Merged(manifest: manifest, parts: parts.count, failures: failures)
     }

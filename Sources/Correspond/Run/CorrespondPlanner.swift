@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TacoCore
 import Imaging
 
 /// Finds the prepared sessions of a `taco prep` output (`sub-*/ses-*` folders) and makes one
@@ -26,27 +27,21 @@ public struct CorrespondPlanner: Sendable {
 
     /// Every prepared session folder, sorted by key; fails when there is none.
     public func sessionFolders() throws -> [URL] {
-        func children(_ url: URL, prefix: String) -> [URL] {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
-            return names.filter { $0.hasPrefix(prefix) }.sorted().map { url.appendingPathComponent($0) }.filter {
-                var isFolder: ObjCBool = false
-                return FileManager.default.fileExists(atPath: $0.path, isDirectory: &isFolder) && isFolder.boolValue
-            }
-        }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: prepared.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw CorrespondFailure("\(prepared.path): no such folder")
         }
-        let sessions = children(prepared, prefix: "sub-").flatMap { children($0, prefix: "ses-") }
+        let layout = PreparedLayout(root: prepared)
+        let sessions = layout.sessions()
         guard !sessions.isEmpty else {
             throw CorrespondFailure("\(prepared.path): no prepared sessions (sub-<id>/ses-<id> folders); run taco prep first")
         }
-        return sessions.sorted { Self.key(of: $0) < Self.key(of: $1) }
+        return sessions.map(layout.folder)
     }
 
     /// `sub-<id>_ses-<id>` of a session folder.
     public static func key(of folder: URL) -> String {
-        folder.deletingLastPathComponent().lastPathComponent + "_" + folder.lastPathComponent
+        PreparedLayout.session(ofFolder: folder)?.key ?? folder.lastPathComponent
     }
 
     /// The jobs of part `index` of `count`: every `count`-th session in key order, starting at `index`.
@@ -62,8 +57,8 @@ public struct CorrespondPlanner: Sendable {
         var hasher = SHA256()
         let configuration = self.configuration.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
         hasher.update(data: Data(configuration.utf8))
-        hasher.update(data: FileManager.default.contents(atPath: folder.appendingPathComponent("subject.json").path) ?? Data())
-        let anat = folder.appendingPathComponent("anat")
+        hasher.update(data: FileManager.default.contents(atPath: folder.appendingPathComponent(PreparedLayout.Session.summaryPath).path) ?? Data())
+        let anat = folder.appendingPathComponent(PreparedLayout.Session.anatPath)
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: anat.path)) ?? []).sorted() {
             let size = (try? FileManager.default.attributesOfItem(atPath: anat.appendingPathComponent(name).path)[.size] as? Int) ?? -1
             hasher.update(data: Data("\n\(name) \(size)".utf8))

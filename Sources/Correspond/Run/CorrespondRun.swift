@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 import Shards
 
 /// One part of a `taco correspond` run: map this part's subjects in worker processes (`jobs` at a
@@ -56,14 +57,14 @@ public struct CorrespondRun: Sendable {
         total(jobs.count)
         try FileManager.default.createDirectory(at: layout.work, withIntermediateDirectories: true)
         let previous = force ? [:] : Self.packedEarlier(layout)
-        let results = Results(count: jobs.count)
+        let results = Locked([(outcome: SubjectOutcome, source: ShardPacker.Source?)?](repeating: nil, count: jobs.count))
         JobPool.run(count: jobs.count, threads: self.jobs) { [self] i in
             let job = jobs[i]
             let start = Date()
             if !force {
                 if var done = SubjectWorker.finished(job.key, fingerprint: job.fingerprint, layout: layout) {
                     done.status = .skipped
-                    results.set(i, done, source: .init(key: job.key, shard: layout.workShard(job.key), bytes: done.bytes))
+                    results.withLock { $0[i] = (done, .init(key: job.key, shard: layout.workShard(job.key), bytes: done.bytes)) }
                     events(.finished(index: i, key: job.key, outcome: done, seconds: 0))
                     return
                 }
@@ -71,7 +72,7 @@ public struct CorrespondRun: Sendable {
                     var done = SubjectOutcome(status: .skipped)
                     done.fingerprint = job.fingerprint
                     done.flags = earlier.flags
-                    results.set(i, done, source: earlier.source)
+                    results.withLock { $0[i] = (done, earlier.source) }
                     events(.finished(index: i, key: job.key, outcome: done, seconds: 0))
                     return
                 }
@@ -80,14 +81,15 @@ public struct CorrespondRun: Sendable {
             Self.removeWork(job.key, layout: layout)
             let outcome = runWorker(job)
             if outcome.status == .failed { Self.removeWork(job.key, layout: layout) }
-            results.set(i, outcome, source: outcome.status == .failed ? nil
-                        : .init(key: job.key, shard: layout.workShard(job.key), bytes: outcome.bytes))
+            let source: ShardPacker.Source? = outcome.status == .failed ? nil : .init(key: job.key, shard: layout.workShard(job.key), bytes: outcome.bytes)
+            results.withLock { $0[i] = (outcome, source) }
             events(.finished(index: i, key: job.key, outcome: outcome, seconds: Date().timeIntervalSince(start)))
         }
 
         // Pack, in key order.
         let packStart = Date()
-        let (outcomes, sources) = results.collected()
+        let collected = results.value
+        let outcomes = collected.map { $0?.outcome ?? SubjectOutcome(status: .failed) }, sources = collected.compactMap { $0?.source }
         let configuration = planner.configuration
         let packer = ShardPacker(layout: layout, index: index, count: count, targetBytes: planner.options.shardSizeBytes,
                                  atlas: planner.atlas.name, tokenStride: planner.options.tokenStride,
@@ -117,12 +119,14 @@ public struct CorrespondRun: Sendable {
 
     /// One worker process for `job`.
     func runWorker(_ job: SubjectJob) -> SubjectOutcome {
-        var failed = SubjectOutcome(status: .failed)
         let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
-        let ending = process.run(input: (try? JSONEncoder().encode(job)) ?? Data())
-        if case .outcome(let line) = ending, let outcome = try? JSONDecoder().decode(SubjectOutcome.self, from: line) { return outcome }
-        failed.reason = ending.failureReason(while: "while mapping this subject")
-        return failed
+        switch process.run(job: job, outcome: SubjectOutcome.self, while: "while mapping this subject") {
+        case .success(let outcome): return outcome
+        case .failure(let failure):
+            var failed = SubjectOutcome(status: .failed)
+            failed.reason = failure.reason
+            return failed
+        }
     }
 
     /// A subject packed by an earlier run: where it is, its fingerprint and flags.
@@ -135,7 +139,7 @@ public struct CorrespondRun: Sendable {
     /// Subjects that the part files list in shards that exist and hold them.
     static func packedEarlier(_ layout: CorrespondLayout) -> [String: Packed] {
         var packed: [String: Packed] = [:]
-        for (part, _, _) in (try? CorrespondPart.all(in: layout)) ?? [] {
+        for part in CorrespondPart.all(in: layout) {
             for shard in part.manifest.shards {
                 let url = layout.root.appendingPathComponent(shard.name)
                 guard let keys = try? ShardReader(url: url).keys() else { continue }
@@ -156,28 +160,5 @@ public struct CorrespondRun: Sendable {
         try? fm.removeItem(at: layout.workShard(key))
         try? fm.removeItem(at: layout.workOutcome(key))
         try? fm.removeItem(at: layout.work.appendingPathComponent(".\(key).h5.partial"))
-    }
-}
-
-/// Outcomes and pack sources by job index, behind a lock.
-private final class Results: @unchecked Sendable {
-    private let lock = NSLock()
-    private var outcomes: [SubjectOutcome?]
-    private var sources: [ShardPacker.Source?]
-
-    init(count: Int) {
-        outcomes = Array(repeating: nil, count: count)
-        sources = Array(repeating: nil, count: count)
-    }
-
-    func set(_ index: Int, _ outcome: SubjectOutcome, source: ShardPacker.Source?) {
-        lock.withLock {
-            outcomes[index] = outcome
-            sources[index] = source
-        }
-    }
-
-    func collected() -> ([SubjectOutcome], [ShardPacker.Source]) {
-        lock.withLock { (outcomes.map { $0 ?? SubjectOutcome(status: .failed) }, sources.compactMap { $0 }) }
     }
 }

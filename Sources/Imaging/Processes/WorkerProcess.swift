@@ -116,3 +116,21 @@ private final class JobCounter: @unchecked Sendable {
         }
     }
 }
+
+extension WorkerProcess {
+    /// Runs one job of a batch (prep's sessions, correspond's subjects) in a child: the job as JSON on its
+    /// standard input, its outcome decoded from the outcome line. Returns the outcome, or why there is none
+    /// (`doing` names the job, `redact` cleans the child's last diagnostic line).
+    public func run<Job: Encodable, Outcome: Decodable>(job: Job, outcome: Outcome.Type, while doing: String,
+                                                         redact: (String) -> String = { $0 }) -> Result<Outcome, WorkerFailure> {
+        let ending = run(input: (try? JSONEncoder().encode(job)) ?? Data())
+        if case .outcome(let line) = ending, let decoded = try? JSONDecoder().decode(Outcome.self, from: line) { return .success(decoded) }
+        return .failure(WorkerFailure(reason: ending.failureReason(while: doing, redact: redact)))
+    }
+}
+
+/// Why a worker gave no readable outcome.
+public struct WorkerFailure: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Runs a plan's sessions, `jobs` at a time, each in its own worker process, so that a crash inside a
 /// C++ decoder fails that session only; the outcome records the signal.
@@ -34,61 +35,37 @@ public struct PrepBatch: Sendable {
 
     /// Runs every job of `plan`; returns the outcomes in the plan's job order.
     public func run(_ plan: PrepPlan, events: @escaping @Sendable (Event) -> Void) -> [SessionOutcome] {
-        let state = BatchState(count: plan.jobs.count)
+        let results = Locked([SessionOutcome?](repeating: nil, count: plan.jobs.count))
         JobPool.run(count: plan.jobs.count, threads: jobs) { [self] index in
             let job = plan.jobs[index]
             let start = Date()
+            // Events are reported with the results' lock held, so that they arrive one at a time.
             if !force, let done = SessionWorker.upToDate(job) {
-                state.finish(index, done) { events(.finished(index: index, job: job, outcome: done, seconds: 0)) }
+                results.withLock { $0[index] = done; events(.finished(index: index, job: job, outcome: done, seconds: 0)) }
                 return
             }
-            state.report { events(.started(index: index, job: job)) }
+            results.withLock { _ in events(.started(index: index, job: job)) }
             PreparedSessionWriter.removeLeftovers(subject: job.subject, session: job.session, under: URL(fileURLWithPath: job.output))
             let outcome = runWorker(job)
             if outcome.status == .failed {
                 PreparedSessionWriter.removeLeftovers(subject: job.subject, session: job.session, under: URL(fileURLWithPath: job.output))
             }
             let seconds = Date().timeIntervalSince(start)
-            state.finish(index, outcome) { events(.finished(index: index, job: job, outcome: outcome, seconds: seconds)) }
+            results.withLock { $0[index] = outcome; events(.finished(index: index, job: job, outcome: outcome, seconds: seconds)) }
         }
-        return state.outcomes()
+        return results.value.map { $0 ?? SessionOutcome(status: .failed) }
     }
 
     /// One worker process for `job`.
     func runWorker(_ job: SessionJob) -> SessionOutcome {
-        var failed = SessionOutcome(status: .failed)
         let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
         let paths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
-        let ending = process.run(input: (try? JSONEncoder().encode(job)) ?? Data())
-        if case .outcome(let line) = ending, let outcome = try? JSONDecoder().decode(SessionOutcome.self, from: line) { return outcome }
-        failed.reason = ending.failureReason(while: "while preparing this session") { PreparedDataset.redacting($0, paths: paths) }
-        return failed
-    }
-}
-
-/// The batch's shared counters and results, behind a lock.
-private final class BatchState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [SessionOutcome?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func finish(_ index: Int, _ outcome: SessionOutcome, then notify: () -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        results[index] = outcome
-        notify()
-    }
-
-    func report(_ notify: () -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        notify()
-    }
-
-    func outcomes() -> [SessionOutcome] {
-        lock.lock()
-        defer { lock.unlock() }
-        return results.map { $0 ?? SessionOutcome(status: .failed) }
+        switch process.run(job: job, outcome: SessionOutcome.self, while: "while preparing this session", redact: { PreparedDataset.redacting($0, paths: paths) }) {
+        case .success(let outcome): return outcome
+        case .failure(let failure):
+            var failed = SessionOutcome(status: .failed)
+            failed.reason = failure.reason
+            return failed
+        }
     }
 }

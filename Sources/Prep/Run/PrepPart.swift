@@ -18,12 +18,11 @@ public struct PrepPart: Sendable, Codable, Equatable {
     public var ignoredFiles: Int
     public var nonImageFiles: Int
 
-    public static let folderName = "prep-parts"
+    /// The part files of a prepared folder.
+    public static func parts(in root: URL) -> BatchParts { BatchParts(folder: PreparedLayout(root: root).parts) }
 
     /// The part's file in `root`.
-    public static func url(in root: URL, index: Int, count: Int) -> URL {
-        root.appendingPathComponent(folderName).appendingPathComponent("part-\(index + 1)-of-\(count).json")
-    }
+    public static func url(in root: URL, index: Int, count: Int) -> URL { parts(in: root).url(index: index, count: count) }
 
     /// The part of shard `index` of `count` from its plan and its sessions' outcomes (in job order):
     /// a failed session fails its used series; an unreadable input fails its series.
@@ -60,42 +59,35 @@ public struct PrepPart: Sendable, Codable, Equatable {
         report.filter { $0.fate == .failed }.count + sessions.filter { $0.status == "failed" }.count + problems.count
     }
 
-    /// Writes the part atomically.
+    /// Writes the part atomically; parts of an earlier, differently split run are removed (``BatchParts``).
     public func write(in root: URL) throws {
-        let url = Self.url(in: root, index: shardIndex, count: shardCount)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        try AtomicFile.write(to: url) { try encoder.encode(self).write(to: $0) }
+        try Self.parts(in: root).write(try encoder.encode(self), index: shardIndex, count: shardCount)
     }
 
     /// Reads the parts in `root` and writes `prep-report.json`, `datalist.json`, `participants.tsv` and
-    /// `dataset_description.json`. Fails, naming what is missing, unless every part of one shard count is
-    /// there with one configuration. Returns the merged parts.
+    /// `dataset_description.json`. Fails, naming what is missing, unless every part of the split is there
+    /// with one configuration. Returns the merged parts.
     @discardableResult
     public static func merge(in root: URL, version: String) throws -> [PrepPart] {
-        let folder = root.appendingPathComponent(folderName)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasPrefix("part-") && $0.hasSuffix(".json") }
-        guard !names.isEmpty else { throw PrepFailure("\(folder.path): no part files (run taco prep with --out \(root.path) first)") }
+        let files: [BatchParts.Part]
+        do { files = try parts(in: root).complete(rerunHint: " (run taco prep with --out \(root.path) first)") } catch {
+            throw PrepFailure("\(error)")
+        }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         var parts: [PrepPart] = []
-        for name in names.sorted() {
-            let url = folder.appendingPathComponent(name)
-            do { parts.append(try decoder.decode(PrepPart.self, from: Data(contentsOf: url))) } catch {
-                throw PrepFailure("\(url.path): not a readable part file (\(error.localizedDescription))")
+        for file in files {
+            do { parts.append(try decoder.decode(PrepPart.self, from: Data(contentsOf: file.url))) } catch {
+                throw PrepFailure("\(file.url.path): not a readable part file (\(error.localizedDescription))")
             }
         }
-        // The newest shard count wins: parts of an earlier, differently split run are ignored.
-        let count = parts.map(\.shardCount).max()!
-        parts = parts.filter { $0.shardCount == count }
-        let missing = Set(0..<count).subtracting(parts.map(\.shardIndex)).sorted()
-        guard missing.isEmpty else {
-            throw PrepFailure("\(folder.path): parts \(missing.map { String($0 + 1) }.joined(separator: ", ")) of \(count) are missing (shard indexes \(missing.map(String.init).joined(separator: ", ")))")
-        }
         guard Set(parts.map(\.configuration)).count == 1 else {
-            throw PrepFailure("\(folder.path): the parts were made with different configurations; rerun the shards with one")
+            let keys = Set(parts.flatMap { $0.configuration.keys }).filter { key in Set(parts.map { $0.configuration[key] }).count > 1 }.sorted()
+            throw PrepFailure("\(PrepPart.parts(in: root).folder.path): the parts were made with different configurations (\(keys.joined(separator: ", "))); "
+                              + "rerun the shards with one")
         }
         parts.sort { $0.shardIndex < $1.shardIndex }
         let sessions = parts.flatMap { part in

@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// One session's work, as the planner hands it to a worker process (JSON on the worker's standard
 /// input). It holds input paths, so it never goes to a file in the output.
@@ -26,8 +27,10 @@ public struct SessionJob: Sendable, Codable, Equatable {
     /// The output folder (the dataset root).
     public let output: String
 
+    /// The session's labels in the prepared layout.
+    public var labels: PreparedLayout.Session { PreparedLayout.Session(subject: subject, session: session) }
     /// "sub-<subject> ses-<session>", for messages.
-    public var name: String { "sub-\(subject) ses-\(session)" }
+    public var name: String { labels.description }
 }
 
 /// What a worker reports back for its session (JSON on its standard output).

@@ -59,7 +59,7 @@ public enum SessionWorker {
             let folder = try writer.write(result, subject: job.subject, session: job.session, fingerprint: job.fingerprint,
                                           configuration: job.options.configuration, sidecars: sidecars,
                                           inputFailures: outcome.inputFailures, under: URL(fileURLWithPath: job.output))
-            outcome.qcFlags = Self.qcFlags(in: folder)
+            outcome.qcFlags = PreparedSummary(contentsOf: folder.appendingPathComponent(PreparedLayout.Session.summaryPath))?.qcFlags ?? []
         } catch {
             outcome.reason = "could not write the session: " + Self.describe(error, under: job.output)
             return outcome
@@ -82,27 +82,17 @@ public enum SessionWorker {
 
     /// The outcome of an existing session whose inputs and configuration match `job`, else nil.
     public static func upToDate(_ job: SessionJob) -> SessionOutcome? {
-        let folder = URL(fileURLWithPath: job.output).appendingPathComponent("sub-\(job.subject)/ses-\(job.session)")
-        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("subject.json").path),
-              let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              summary["input_fingerprint"] as? String == job.fingerprint,
-              summary["configuration"] as? [String: String] == job.options.configuration,
-              let modalities = summary["modalities"] as? [String] else { return nil }
-        let stem = "sub-\(job.subject)_ses-\(job.session)"
-        let anat = folder.appendingPathComponent("anat")
-        let expected = modalities.map { "\(stem)_desc-preproc_\($0).nii.gz" } + ["\(stem)_desc-brain_mask.nii.gz"]
-        guard expected.allSatisfy({ FileManager.default.fileExists(atPath: anat.appendingPathComponent($0).path) }) else { return nil }
+        let layout = PreparedLayout(root: URL(fileURLWithPath: job.output)), labels = job.labels
+        guard let summary = PreparedSummary(contentsOf: layout.summary(labels)),
+              summary.inputFingerprint == job.fingerprint, summary.configuration == job.options.configuration,
+              !summary.modalities.isEmpty else { return nil }
+        let expected = summary.modalities.map { layout.volume(labels, modality: $0) } + [layout.mask(labels)]
+        guard expected.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) else { return nil }
         var outcome = SessionOutcome(status: .skipped)
-        outcome.modalities = modalities
-        outcome.reference = summary["reference"] as? String
-        outcome.qcFlags = summary["qc_flags"] as? [String] ?? []
-        outcome.inputFailures = summary["input_failures"] as? [String: String] ?? [:]
+        outcome.modalities = summary.modalities
+        outcome.reference = summary.reference
+        outcome.qcFlags = summary.qcFlags
+        outcome.inputFailures = summary.inputFailures
         return outcome
-    }
-
-    static func qcFlags(in folder: URL) -> [String] {
-        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("subject.json").path),
-              let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
-        return summary["qc_flags"] as? [String] ?? []
     }
 }

@@ -87,13 +87,14 @@ public enum PreparedDataset {
                                     failed: counts[.failed] ?? 0,
                                     sessions: sessionStatuses.sorted { ($0.subject, $0.session) < ($1.subject, $1.session) },
                                     unusableFiles: problems, ignoredFiles: ignoredFiles, nonImageFiles: nonImageFiles)
-        try AtomicFile.write(to: root.appendingPathComponent("prep-report.json")) { try encoder.encode(reportDocument).write(to: $0) }
+        try AtomicFile.write(to: PreparedLayout(root: root).report) { try encoder.encode(reportDocument).write(to: $0) }
 
         let sorted = sessions.sorted { ($0.subject, $0.session) < ($1.subject, $1.session) }
         let entries: [[String: Any]] = sorted.map { s in
-            let stem = "sub-\(s.subject)/ses-\(s.session)/anat/sub-\(s.subject)_ses-\(s.session)"
-            return ["image": s.modalities.map { "\(stem)_desc-preproc_\($0).nii.gz" }, "modalities": s.modalities,
-                    "mask": "\(stem)_desc-brain_mask.nii.gz", "subject": "sub-\(s.subject)", "session": "ses-\(s.session)"]
+            let labels = PreparedLayout.Session(subject: s.subject, session: s.session)
+            return ["image": s.modalities.map { labels.folderPath + "/" + labels.volumePath($0) }, "modalities": s.modalities,
+                    "mask": labels.folderPath + "/" + labels.maskPath, "subject": labels.participant,
+                    "session": labels.sessionName]
         }
         let allModalities = Array(Set(sessions.flatMap(\.modalities))).sorted()
         let datalist: [String: Any] = [
@@ -101,17 +102,17 @@ public enum PreparedDataset {
             "modality": Dictionary(uniqueKeysWithValues: allModalities.enumerated().map { (String($0.offset), $0.element) }),
             "numTraining": entries.count, "training": entries,
         ]
-        try writeJSON(datalist, to: root.appendingPathComponent("datalist.json"))
+        try writeJSON(datalist, to: PreparedLayout(root: root).datalist)
 
-        let participants = ["participant_id"] + Array(Set(sorted.map { "sub-\($0.subject)" })).sorted()
-        try AtomicFile.write(to: root.appendingPathComponent("participants.tsv")) {
+        let participants = ["participant_id"] + Array(Set(sorted.map { PreparedLayout.Session(subject: $0.subject, session: $0.session).participant })).sorted()
+        try AtomicFile.write(to: PreparedLayout(root: root).participants) {
             try Data((participants.joined(separator: "\n") + "\n").utf8).write(to: $0)
         }
         let description: [String: Any] = [
             "Name": "TacoKit prepared dataset", "BIDSVersion": "1.8.0", "DatasetType": "derivative",
             "GeneratedBy": [["Name": "taco prep", "Version": version, "Configuration": configuration]],
         ]
-        try writeJSON(description, to: root.appendingPathComponent("dataset_description.json"))
+        try writeJSON(description, to: PreparedLayout(root: root).datasetDescription)
     }
 
     struct Report: Codable {

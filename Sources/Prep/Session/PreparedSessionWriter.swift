@@ -3,17 +3,10 @@ import Foundation
 import Imaging
 import TacoCore
 
-/// Writes one prepared session in the layout of DESIGN.md §2 ("Prepared layout"), atomically: the
-/// session folder is built under a temporary name beside its final place and renamed when complete.
-///
-/// ```
-/// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-preproc_<modality>.nii.gz
-/// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-preproc_<modality>.json   technical sidecar (whitelist)
-/// sub-<id>/ses-<id>/anat/sub-<id>_ses-<id>_desc-brain_mask.nii.gz
-/// sub-<id>/ses-<id>/subject.json    modalities, reference, grid, registration metrics, QC flags, fingerprint
-/// sub-<id>/ses-<id>/qc.png          mid-slices (axial, coronal, sagittal) of every modality, mask outline in red
-/// ```
-/// Names are built from pseudonymous labels and modality names only, never from DICOM text.
+/// Writes one prepared session in the prepared layout (``PreparedLayout``: volumes, technical sidecars,
+/// mask, `subject.json`, `qc.png`), atomically: the session folder is built under a temporary name beside
+/// its final place and renamed when complete. Names are built from pseudonymous labels and modality names
+/// only, never from DICOM text.
 public struct PreparedSessionWriter: Sendable {
     /// QC thresholds: a flag is raised when a registration's final metric is above `weakMetric`
     /// (Mattes MI is negative; near 0 means little shared information), when the rotation it found
@@ -42,24 +35,22 @@ public struct PreparedSessionWriter: Sendable {
             throw Failure(reason: "'\(label)' is not a BIDS label (letters and digits only)")
         }
         let fm = FileManager.default
-        let subjectFolder = root.appendingPathComponent("sub-\(subject)")
-        let final = subjectFolder.appendingPathComponent("ses-\(session)")
-        let staging = subjectFolder.appendingPathComponent(".ses-\(session).partial-\(UUID().uuidString.prefix(8))")
-        try fm.createDirectory(at: staging.appendingPathComponent("anat"), withIntermediateDirectories: true)
+        let layout = PreparedLayout(root: root), labels = PreparedLayout.Session(subject: subject, session: session)
+        let final = layout.folder(labels)
+        let staging = layout.stagingFolder(labels)
+        try fm.createDirectory(at: staging.appendingPathComponent(PreparedLayout.Session.anatPath), withIntermediateDirectories: true)
         do {
-            let stem = "sub-\(subject)_ses-\(session)"
-            let anat = staging.appendingPathComponent("anat")
             // The volumes are compressed in parallel (gzip is the write's cost); the first error wins.
             let volumes = result.volumes.sorted(by: { $0.key < $1.key })
             let errors = ErrorSlot()
             DispatchQueue.concurrentPerform(iterations: volumes.count + 1) { i in
                 do {
                     if i == volumes.count {
-                        try NIfTIFile.write(result.mask, to: anat.appendingPathComponent("\(stem)_desc-brain_mask.nii.gz"),
+                        try NIfTIFile.write(result.mask, to: staging.appendingPathComponent(labels.maskPath),
                                             storage: .int16(slope: 1, intercept: 0), description: "taco prep mask")
                     } else {
                         let (modality, volume) = volumes[i]
-                        try NIfTIFile.write(volume, to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).nii.gz"),
+                        try NIfTIFile.write(volume, to: staging.appendingPathComponent(labels.volumePath(modality)),
                                             description: "taco prep \(modality)")
                     }
                 } catch {
@@ -68,15 +59,15 @@ public struct PreparedSessionWriter: Sendable {
             }
             if let error = errors.first { throw error }
             for (modality, sidecar) in sidecars where result.volumes[modality] != nil {
-                try sidecar.write(to: anat.appendingPathComponent("\(stem)_desc-preproc_\(modality).json"))
+                try sidecar.write(to: staging.appendingPathComponent(labels.sidecarPath(modality)))
             }
             var summary = self.summary(result, fingerprint: fingerprint, configuration: configuration)
             summary["input_failures"] = inputFailures
             try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                .write(to: staging.appendingPathComponent("subject.json"))
-            try Self.qcPicture(result).write(to: staging.appendingPathComponent("qc.png"))
+                .write(to: staging.appendingPathComponent(PreparedLayout.Session.summaryPath))
+            try Self.qcPicture(result).write(to: staging.appendingPathComponent(PreparedLayout.Session.picturePath))
             // A rewrite: the old session steps aside (still complete) until the new one is in place.
-            let old = subjectFolder.appendingPathComponent(".ses-\(session).old-\(UUID().uuidString.prefix(8))")
+            let old = layout.asideFolder(labels)
             let replacing = fm.fileExists(atPath: final.path)
             if replacing { try fm.moveItem(at: final, to: old) }
             do {
@@ -98,14 +89,12 @@ public struct PreparedSessionWriter: Sendable {
     @discardableResult
     public static func removeLeftovers(subject: String, session: String, under root: URL) -> Int {
         let fm = FileManager.default
-        let subjectFolder = root.appendingPathComponent("sub-\(subject)")
-        let names = (try? fm.contentsOfDirectory(atPath: subjectFolder.path)) ?? []
+        let layout = PreparedLayout(root: root), labels = PreparedLayout.Session(subject: subject, session: session)
         var removed = 0
-        for name in names where name.hasPrefix(".ses-\(session).partial-") || name.hasPrefix(".ses-\(session).old-") {
-            let url = subjectFolder.appendingPathComponent(name)
-            if name.contains(".old-") && !fm.fileExists(atPath: subjectFolder.appendingPathComponent("ses-\(session)").path) {
+        for (url, isAside) in layout.leftovers(labels) {
+            if isAside && !fm.fileExists(atPath: layout.folder(labels).path) {
                 // Killed between the two renames: the old session is the complete one.
-                try? fm.moveItem(at: url, to: subjectFolder.appendingPathComponent("ses-\(session)"))
+                try? fm.moveItem(at: url, to: layout.folder(labels))
             } else if (try? fm.removeItem(at: url)) != nil {
                 removed += 1
             }

@@ -31,4 +31,23 @@ public enum AtomicFile {
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
         return String(name[dot...])
     }
+
+    /// Creates `folder` if needed and checks that a file can be written in it; fails naming the folder and
+    /// the reason (a read-only mount, a full disk, a missing permission).
+    public static func checkWritable(folder: URL) throws {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            let probe = folder.appendingPathComponent(".taco-write-probe-\(UUID().uuidString.prefix(8))")
+            try Data().write(to: probe)
+            try fm.removeItem(at: probe)
+        } catch {
+            throw AtomicFileError(description: "\(folder.path): the output folder cannot be written (\(error.localizedDescription))")
+        }
+    }
+}
+
+/// Why an output folder cannot be used.
+public struct AtomicFileError: Error, Sendable, CustomStringConvertible {
+    public let description: String
 }

@@ -35,12 +35,14 @@ public struct PreparedLayout: Sendable, Equatable {
 
         /// `sub-<id>_ses-<id>`: the session's key in shards, features and file names.
         public var key: String { "sub-\(subject)_ses-\(session)" }
-        /// `sub-<id>`, as participants.tsv lists it.
+        /// `sub-<id>`, as participants.tsv and datalist.json name the subject.
         public var participant: String { "sub-\(subject)" }
+        /// `ses-<id>`, as datalist.json names the session.
+        public var sessionName: String { "ses-\(session)" }
         /// `sub-<id> ses-<id>`, for messages.
-        public var description: String { "sub-\(subject) ses-\(session)" }
+        public var description: String { "\(participant) \(sessionName)" }
         /// The session folder relative to the root.
-        public var folderPath: String { "sub-\(subject)/ses-\(session)" }
+        public var folderPath: String { "\(participant)/\(sessionName)" }
         /// File names relative to the session folder.
         public func volumePath(_ modality: String) -> String { "anat/\(key)_desc-preproc_\(modality).nii.gz" }
         public func sidecarPath(_ modality: String) -> String { "anat/\(key)_desc-preproc_\(modality).json" }
@@ -63,7 +65,7 @@ public struct PreparedLayout: Sendable, Equatable {
 
     // MARK: A session's files
 
-    public func subjectFolder(_ subject: String) -> URL { root.appendingPathComponent("sub-\(subject)") }
+    public func subjectFolder(_ subject: String) -> URL { root.appendingPathComponent(Session(subject: subject, session: "").participant) }
     public func folder(_ s: Session) -> URL { root.appendingPathComponent(s.folderPath) }
     public func volume(_ s: Session, modality: String) -> URL { folder(s).appendingPathComponent(s.volumePath(modality)) }
     public func mask(_ s: Session) -> URL { folder(s).appendingPathComponent(s.maskPath) }
