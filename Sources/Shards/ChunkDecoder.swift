@@ -1,6 +1,7 @@
 internal import CHDF5
 import Dispatch
 import Foundation
+import TacoCore
 
 /// Chunks of a dataset as stored in the file (``HDF5File/storedChunks(of:start:count:)``), with the filter
 /// pipeline that wrote them.
@@ -24,6 +25,8 @@ public struct StoredChunks: Sendable {
     public let dataset: String
     public let chunkShape: [Int]
     public let elementSize: Int
+    /// Whether the stored elements are floating point (HDF5's type class).
+    public let isFloatingPoint: Bool
     public let filters: [Filter]
     public let chunks: [Chunk]
 }
@@ -38,16 +41,23 @@ public enum ChunkDecoder {
 
     /// The box `start` + `count` (same rank as the dataset, C order) of a float16 dataset as float32.
     public static func float16Box(_ stored: StoredChunks, start: [Int], count: [Int], path: String) throws -> [Float] {
-        precondition(stored.elementSize == 2, "not a 16-bit dataset")
+        guard stored.elementSize == 2, stored.isFloatingPoint else {
+            throw HDF5Error(path: path, operation: "read \(stored.dataset)",
+                            reason: "stored as \(stored.elementSize)-byte \(stored.isFloatingPoint ? "floats" : "integers"), not float16")
+        }
+        guard start.count == stored.chunkShape.count, count.count == start.count else {
+            throw HDF5Error(path: path, operation: "read \(stored.dataset)",
+                            reason: "a box of rank \(start.count) asked of a dataset of rank \(stored.chunkShape.count)")
+        }
         let rank = start.count
         let total = count.reduce(1, *)
         var out = [Float](repeating: 0, count: total)
-        let failures = FailureList()
+        let failures = Locked([String]())
         let table = halfToFloat
         out.withUnsafeMutableBufferPointer { output in
-            let target = UnsafeMutableSendablePointer(output.baseAddress!)
+            let target = SharedMutablePointer(output.baseAddress!)
             table.withUnsafeBufferPointer { tableBuffer in
-                let lookup = UnsafeSendablePointer(tableBuffer.baseAddress!)
+                let lookup = SharedPointer(tableBuffer.baseAddress!)
                 DispatchQueue.concurrentPerform(iterations: stored.chunks.count) { index in
                     let chunk = stored.chunks[index]
                     guard !chunk.bytes.isEmpty else { return }       // never written: fill value 0, already there
@@ -60,12 +70,12 @@ public enum ChunkDecoder {
                             }
                         }
                     } catch {
-                        failures.add("\(stored.dataset) chunk at \(chunk.origin): \(error)")
+                        failures.withLock { $0.append("\(stored.dataset) chunk at \(chunk.origin): \(error)") }
                     }
                 }
             }
         }
-        if let first = failures.first {
+        if let first = failures.value.first {
             throw HDF5Error(path: path, operation: "read \(stored.dataset)", reason: "damaged data: \(first)")
         }
         return out
@@ -150,15 +160,4 @@ public enum ChunkDecoder {
         var description: String { reason }
     }
 
-    /// Failures collected from concurrent decoders.
-    final class FailureList: @unchecked Sendable {
-        private let lock = NSLock()
-        private var items: [String] = []
-        func add(_ item: String) { lock.lock(); items.append(item); lock.unlock() }
-        var first: String? { lock.lock(); defer { lock.unlock() }; return items.first }
-    }
-
-    /// Pointers handed to concurrent workers that write disjoint elements.
-    struct UnsafeMutableSendablePointer<T>: @unchecked Sendable { let pointer: UnsafeMutablePointer<T>; init(_ p: UnsafeMutablePointer<T>) { pointer = p } }
-    struct UnsafeSendablePointer<T>: @unchecked Sendable { let pointer: UnsafePointer<T>; init(_ p: UnsafePointer<T>) { pointer = p } }
 }

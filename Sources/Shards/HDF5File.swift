@@ -34,7 +34,9 @@ public final class HDF5File: @unchecked Sendable {
     public static func create(_ url: URL) throws -> HDF5File {
         try locked {
             chdf5_silence_errors()
-            let id = H5Fcreate(url.path, chdf5_acc_trunc(), chdf5_default(), chdf5_default())
+            let access = unlockedAccess()
+            defer { H5Pclose(access) }
+            let id = H5Fcreate(url.path, chdf5_acc_trunc(), chdf5_default(), access)
             guard id >= 0 else { throw error(url.path, "create") }
             return HDF5File(path: url.path, id: id)
         }
@@ -47,10 +49,22 @@ public final class HDF5File: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw HDF5Error(path: url.path, operation: "open", reason: "no such file")
             }
-            let id = H5Fopen(url.path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), chdf5_default())
+            let access = unlockedAccess()
+            defer { H5Pclose(access) }
+            let id = H5Fopen(url.path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), access)
             guard id >= 0 else { throw error(url.path, "open") }
             return HDF5File(path: url.path, id: id)
         }
+    }
+
+    /// File access without HDF5's file locks. A shard is written under a temporary name by one writer and
+    /// renamed when complete, so the locks protect nothing here; they fail on file systems without flock
+    /// (some NFS and Lustre mounts of the clusters users train on) and between two handles of one file in
+    /// one process ("unable to lock file, errno = 11").
+    private static func unlockedAccess() -> hid_t {
+        let access = H5Pcreate(chdf5_file_access_plist())
+        H5Pset_file_locking(access, false, true)
+        return access
     }
 
     /// Closes the file (also on deinit); further calls fail.
@@ -202,7 +216,9 @@ public final class HDF5File: @unchecked Sendable {
             var memorySpace = chdf5_all()
             var total = dims.reduce(1) { $0 * Int($1) }
             if let start, let count {
-                precondition(start.count == rank && count.count == rank, "box rank differs from the dataset's")
+                guard start.count == rank && count.count == rank else {
+                    throw HDF5Error(path: path, operation: "read a box of \(name)", reason: "a box of rank \(start.count) asked of a dataset of rank \(rank)")
+                }
                 var s = start.map { hsize_t($0) }, c = count.map { hsize_t($0) }
                 guard H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &s, nil, &c, nil) >= 0 else {
                     throw Self.error(path, "select a box of \(name)")
@@ -263,7 +279,9 @@ public final class HDF5File: @unchecked Sendable {
     public func storedChunks(of name: String, start: [Int], count: [Int]) throws -> StoredChunks? {
         try withDataset(name) { dataset, space in
             let rank = Int(H5Sget_simple_extent_ndims(space))
-            precondition(start.count == rank && count.count == rank, "box rank differs from the dataset's")
+            guard start.count == rank && count.count == rank else {
+                throw HDF5Error(path: path, operation: "read a box of \(name)", reason: "a box of rank \(start.count) asked of a dataset of rank \(rank)")
+            }
             var dims = [hsize_t](repeating: 0, count: rank)
             H5Sget_simple_extent_dims(space, &dims, nil)
             let create = H5Dget_create_plist(dataset)
@@ -286,6 +304,7 @@ public final class HDF5File: @unchecked Sendable {
             let type = H5Dget_type(dataset)
             defer { H5Tclose(type) }
             let elementSize = H5Tget_size(type)
+            let isFloatingPoint = H5Tget_class(type) == H5T_FLOAT
             let chunkShape = chunk.map { Int($0) }
             var first = [Int](), last = [Int]()
             for d in 0..<rank {
@@ -317,7 +336,8 @@ public final class HDF5File: @unchecked Sendable {
                 }
                 if d < 0 { break }
             }
-            return StoredChunks(dataset: name, chunkShape: chunkShape, elementSize: elementSize, filters: filters, chunks: chunks)
+            return StoredChunks(dataset: name, chunkShape: chunkShape, elementSize: elementSize, isFloatingPoint: isFloatingPoint,
+                                filters: filters, chunks: chunks)
         }
     }
 

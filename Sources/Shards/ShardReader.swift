@@ -44,18 +44,40 @@ public final class ShardReader: @unchecked Sendable {
         try reading(key, "description") { try describeUnnamed(key) }
     }
 
+    /// Checks what the shard format promises of a subject (docs/shard-format.md): every dataset present with
+    /// its rank and matching shapes, one image per modality, a 4x4 affine and three spacings. A shard written
+    /// by other code that breaks a promise is an error naming the dataset, never a crash later in a reader.
     private func describeUnnamed(_ key: String) throws -> Description {
         let group = ShardFormat.group(key)
-        let image = try file.shape(of: group + "/image")
-        let tokens = try file.shape(of: group + "/atlas_labels")
+        let image = try shape(group, "image", rank: 4)
+        let mask = try shape(group, "mask", rank: 3)
+        let tokens = try shape(group, "atlas_labels", rank: 3)
+        let coordinates = try shape(group, "atlas_coords", rank: 4)
+        let confidence = try shape(group, "confidence", rank: 3)
+        guard Array(image.dropFirst()) == mask else { throw ShardError(reason: "mask: shape \(mask), the image's volumes are \(Array(image.dropFirst()))") }
+        guard coordinates == [3] + tokens, confidence == tokens else {
+            throw ShardError(reason: "atlas maps: atlas_coords \(coordinates), atlas_labels \(tokens), confidence \(confidence) do not agree")
+        }
+        let modalities = try file.stringsAttribute("modalities", of: group)
+        guard modalities.count == image[0] else { throw ShardError(reason: "image: \(image[0]) volumes for \(modalities.count) modalities") }
+        let affine = try file.numbersAttribute("affine", of: group), spacing = try file.numbersAttribute("spacing", of: group)
+        guard affine.count == 16, spacing.count == 3 else { throw ShardError(reason: "affine (\(affine.count) numbers) or spacing (\(spacing.count)) malformed") }
         var metrics: [String: Double] = [:]
         for name in try attributeNames(of: group) where name.hasPrefix("metric_") {
             metrics[String(name.dropFirst(7))] = try file.numbersAttribute(name, of: group).first
         }
-        return Description(key: key, modalities: try file.stringsAttribute("modalities", of: group),
+        return Description(key: key, modalities: modalities,
                            size: SIMD3(image[3], image[2], image[1]), tokenGridSize: SIMD3(tokens[2], tokens[1], tokens[0]),
-                           affine: try file.numbersAttribute("affine", of: group), spacing: try file.numbersAttribute("spacing", of: group),
-                           metrics: metrics, flags: try file.stringsAttribute("flags", of: group))
+                           affine: affine, spacing: spacing, metrics: metrics, flags: try file.stringsAttribute("flags", of: group))
+    }
+
+    /// The shape of `dataset` in `group`, which must have `rank` dimensions, none of them empty.
+    private func shape(_ group: String, _ dataset: String, rank: Int) throws -> [Int] {
+        let shape = try file.shape(of: group + "/" + dataset)
+        guard shape.count == rank, shape.allSatisfy({ $0 > 0 }) else {
+            throw ShardError(reason: "\(dataset): shape \(shape); the shard format has \(rank) non-empty dimensions")
+        }
+        return shape
     }
 
     /// A whole subject, voxels included.
@@ -78,7 +100,7 @@ public final class ShardReader: @unchecked Sendable {
 
     /// The box of `size` (x, y, z) voxels at `origin` (x, y, z) of every modality: (M, z, y, x) floats.
     public func imageBox(_ key: String, origin: SIMD3<Int>, size: SIMD3<Int>) throws -> [Float] {
-        let m = try reading(key, "image") { try file.shape(of: ShardFormat.group(key) + "/image")[0] }
+        let m = try reading(key, "image") { try shape(ShardFormat.group(key), "image", rank: 4)[0] }
         return try (0..<m).flatMap { try imageBox(key, modality: $0, origin: origin, size: size) }
     }
 
@@ -87,9 +109,9 @@ public final class ShardReader: @unchecked Sendable {
     /// outside the volume are 0 (the prepared background), so a box may overhang a small volume.
     public func imageBox(_ key: String, modality: Int, origin: SIMD3<Int>, size: SIMD3<Int>) throws -> [Float] {
         try reading(key, "image") {
-            let shape = try file.shape(of: ShardFormat.group(key) + "/image")
-            guard (0..<shape[0]).contains(modality) else { throw ShardError(reason: "no modality \(modality) (the subject has \(shape[0]))") }
-            return try Self.padded(volume: SIMD3(shape[3], shape[2], shape[1]), origin: origin, size: size, outside: Float(0)) { start, count in
+            let dims = try shape(ShardFormat.group(key), "image", rank: 4)
+            guard (0..<dims[0]).contains(modality) else { throw ShardError(reason: "no modality \(modality) (the subject has \(dims[0]))") }
+            return try Self.padded(volume: SIMD3(dims[3], dims[2], dims[1]), origin: origin, size: size, outside: Float(0)) { start, count in
                 let name = ShardFormat.group(key) + "/image", first = [modality, start.z, start.y, start.x], extent = [1, count.z, count.y, count.x]
                 // The chunks are read raw under HDF5's lock and decoded outside it on every core; a pipeline with
                 // other filters goes through HDF5's own read.
@@ -104,8 +126,8 @@ public final class ShardReader: @unchecked Sendable {
     /// The mask's box of `size` (x, y, z) voxels at `origin`: (z, y, x), 0 outside the volume.
     public func maskBox(_ key: String, origin: SIMD3<Int>, size: SIMD3<Int>) throws -> [UInt8] {
         try reading(key, "mask") {
-            let shape = try file.shape(of: ShardFormat.group(key) + "/mask")
-            return try Self.padded(volume: SIMD3(shape[2], shape[1], shape[0]), origin: origin, size: size, outside: UInt8(0)) { start, count in
+            let dims = try shape(ShardFormat.group(key), "mask", rank: 3)
+            return try Self.padded(volume: SIMD3(dims[2], dims[1], dims[0]), origin: origin, size: size, outside: UInt8(0)) { start, count in
                 try file.read(ShardFormat.group(key) + "/mask", as: .uint8, start: [start.z, start.y, start.x], count: [count.z, count.y, count.x],
                               element: UInt8.self)
             }
@@ -131,8 +153,8 @@ public final class ShardReader: @unchecked Sendable {
     public func atlasBox(_ key: String, origin: SIMD3<Int> = .zero, size: SIMD3<Int>? = nil) throws -> AtlasBox {
         try reading(key, "atlas maps") {
             let group = ShardFormat.group(key)
-            let shape = try file.shape(of: group + "/atlas_labels")
-            let grid = SIMD3(shape[2], shape[1], shape[0])
+            let dims = try shape(group, "atlas_labels", rank: 3)
+            let grid = SIMD3(dims[2], dims[1], dims[0])
             let start = pointwiseMin(pointwiseMax(origin, .zero), grid)
             let end = pointwiseMax(pointwiseMin(origin &+ (size ?? grid), grid), start)
             let count = end &- start

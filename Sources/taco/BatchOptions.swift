@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TacoCore
 
 /// The options `taco prep` and `taco correspond` share: workers at once, redoing, this job's part of a
 /// split run, and how progress is shown.
@@ -34,3 +35,5 @@ struct BatchOptions: ParsableArguments {
         [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + arguments
     }
 }
+
+extension Modality: ExpressibleByArgument {}

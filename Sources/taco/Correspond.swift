@@ -46,13 +46,13 @@ struct CorrespondRunCommand: ParsableCommand {
     var deformableIterations: String = "40,20"
 
     @Option(name: .long, help: "SyN's metric: cc (neighbourhood cross-correlation) or mi (mutual information).")
-    var deformableMetric: String = "cc"
+    var deformableMetric: CorrespondOptions.DeformableMetric = .cc
 
     @Option(name: .long, help: "Finest level of the affine registration, mm.")
     var affineResolution: Double = 2
 
     @Option(name: .long, help: "How images are stored: gzip (small files) or none (4-5x larger, crops read many times faster).")
-    var imageCompression = "gzip"
+    var imageCompression: ShardFormat.ImageCompression = .gzip
 
     @Option(name: .long, help: "Target shard size (e.g. 1GiB, 500MB).")
     var shardSize: String = "1GiB"
@@ -203,3 +203,6 @@ extension ProgressPrinter {
         }
     }
 }
+
+extension CorrespondOptions.DeformableMetric: ExpressibleByArgument {}
+extension ShardFormat.ImageCompression: ExpressibleByArgument {}

@@ -26,14 +26,14 @@ struct EmbedCommand: ParsableCommand {
     var out: String
 
     @Option(name: .long, help: "The modality the encoder sees.")
-    var modality: String = "T1w"
+    var modality: Modality = .t1w
 
     func run() throws {
         BLASThreads.set(1)      // the model's layers use every core themselves
         let trained: TrainedModel
         do { trained = try TrainedModel(contentsOf: URL(fileURLWithPath: model)) } catch { throw CommandFailure(message: "taco embed: \(error)") }
         let run = EmbedRun(trained: trained, prepared: PreparedLayout(root: URL(fileURLWithPath: prepared)), output: URL(fileURLWithPath: out),
-                           modality: modality)
+                           modality: modality.rawValue)
         let summary: EmbedRun.Summary
         do {
             summary = try run.run { event in

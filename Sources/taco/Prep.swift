@@ -42,13 +42,13 @@ struct PrepRunCommand: ParsableCommand {
     var spacing: Double = 1
 
     @Option(name: .long, help: "rigid or affine co-registration to the reference.")
-    var registration: String = "rigid"
+    var registration: PrepOptions.Registration = .rigid
 
     @Option(name: .long, help: "Finest registration resolution, mm (levels at 4x, 2x and 1x of it).")
     var registrationResolution: Double = 2
 
     @Option(name: .long, help: "Reference modality order, comma-separated (first present wins).")
-    var referenceOrder: String = "T1w,T1w-CE,T2w,FLAIR,PDw,CT,PET"
+    var referenceOrder: String = Modality.referenceOrder.map(\.rawValue).joined(separator: ",")
 
     @Flag(name: .long, help: "N4 bias-field correction of MR volumes.")
     var n4 = false
@@ -189,6 +189,7 @@ enum ProgressStyle: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension SessionPreparation.ThickSlices: ExpressibleByArgument {}
+extension PrepOptions.Registration: ExpressibleByArgument {}
 
 extension PrepPlan {
     /// What the plan found, in one line.

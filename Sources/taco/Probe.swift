@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TacoCore
 import Train
 
 /// `taco probe`: a linear classifier of atlas tissue labels on frozen features, trained encoder against its random initialisation.
@@ -23,7 +24,7 @@ struct ProbeCommand: ParsableCommand {
     var heldOut: Int?
 
     @Option(name: .long, help: "The modality the encoder sees (default T1w when every subject has it).")
-    var modality: String?
+    var modality: Modality?
 
     @Option(name: .long, help: "Also write the results to this JSON file.")
     var json: String?
@@ -32,7 +33,7 @@ struct ProbeCommand: ParsableCommand {
         BLASThreads.set(1)      // the model's layers use every core themselves
         do {
             let trained = try TrainedModel(contentsOf: URL(fileURLWithPath: model))
-            let probe = try ProbeRun(shards: URL(fileURLWithPath: shards), heldOut: heldOut, modality: modality)
+            let probe = try ProbeRun(shards: URL(fileURLWithPath: shards), heldOut: heldOut, modality: modality?.rawValue)
             print("taco probe: fitted on \(probe.trainingKeys.count) subject(s), scored on \(probe.heldOutKeys.count) held out; modality \(probe.modality.isEmpty ? "first of each" : probe.modality)")
             let results = [try probe.evaluate(trained, name: "pre-trained (step \(trained.step))"),
                            try probe.evaluate(try TrainedModel.initial(trained.configuration), name: "random init")]

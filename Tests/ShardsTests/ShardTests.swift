@@ -214,4 +214,73 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationStatus == 0 && String(decoding: o, as: UTF8.self).contains("ok"), "\(String(decoding: e, as: UTF8.self))")
     }
+
+    /// Shards that other code wrote (h5py here) and that break the format's promises: the reader runs inside a
+    /// trainer's process, so each must be an error naming the shard, the subject and the dataset, never a crash
+    /// and never silently wrong voxels (an int16 image has 2-byte elements like float16).
+    @Test(.enabled(if: ShardTests.python != nil, "needs TACO_PYTHON with h5py (make test sets it)"))
+    func foreignShardsAreErrorsNamingShardSubjectAndDataset() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("good.h5")
+        let writer = try ShardWriter(url: good, atlas: "a", tokenStride: 4, createdBy: "test")
+        try writer.add(Self.subject("sub-ee_ses-1"))
+        try writer.finish()
+        let script = """
+            import h5py, numpy as np, shutil, sys
+            folder, good = sys.argv[1], sys.argv[2]
+            def variant(name, change):
+                shutil.copy(good, f"{folder}/{name}.h5")
+                with h5py.File(f"{folder}/{name}.h5", "r+") as f:
+                    change(f["subjects/sub-ee_ses-1"])
+            def image(dtype, shape):
+                def change(g):
+                    del g["image"]
+                    g.create_dataset("image", data=np.ones(shape, dtype=dtype), chunks=(1,) * (len(shape) - 3) + (16, 16, 16), compression="gzip")
+                return change
+            variant("float32", image(np.float32, (2, 20, 36, 40)))
+            variant("int16", image(np.int16, (2, 20, 36, 40)))
+            variant("rank3", image(np.float16, (20, 36, 40)))
+            variant("nomask", lambda g: g.__delitem__("mask"))
+            variant("labels2d", lambda g: (g.__delitem__("atlas_labels"), g.create_dataset("atlas_labels", data=np.zeros((5, 9), np.uint8))))
+            def one_modality(g): g.attrs["modalities"] = np.array([b"T1w"], dtype=h5py.string_dtype())
+            variant("modalities", one_modality)
+            print("ok")
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python!)
+        process.arguments = ["-c", script, dir.path, good.path]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "\(String(decoding: e, as: UTF8.self))")
+
+        let key = "sub-ee_ses-1"
+        func failure(_ name: String, _ read: (ShardReader) throws -> Void) -> String? {
+            do {
+                try read(ShardReader(url: dir.appendingPathComponent(name + ".h5")))
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        func expectNamed(_ message: String?, _ shard: String, _ dataset: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(message?.contains(shard + ".h5") == true && message?.contains(key) == true && message?.contains(dataset) == true,
+                    "\(message ?? "no error")", sourceLocation: sourceLocation)
+        }
+        let box = { (reader: ShardReader) in _ = try reader.imageBox(key, modality: 0, origin: [0, 0, 0], size: [8, 8, 8]) }
+        expectNamed(failure("float32", box), "float32", "float16")
+        expectNamed(failure("int16", box), "int16", "float16")
+        expectNamed(failure("rank3", box), "rank3", "image")
+        expectNamed(failure("rank3") { _ = try $0.describe(key) }, "rank3", "image")
+        expectNamed(failure("nomask") { _ = try $0.describe(key) }, "nomask", "mask")
+        expectNamed(failure("nomask") { _ = try $0.maskBox(key, origin: [0, 0, 0], size: [4, 4, 4]) }, "nomask", "mask")
+        expectNamed(failure("labels2d") { _ = try $0.atlasBox(key) }, "labels2d", "atlas_labels")
+        expectNamed(failure("labels2d") { _ = try $0.describe(key) }, "labels2d", "atlas_labels")
+        expectNamed(failure("modalities") { _ = try $0.describe(key) }, "modalities", "modalities")
+        // The intact shard still reads.
+        #expect(failure("good") { _ = try $0.describe(key); try box($0) } == nil)
+    }
 }

@@ -252,6 +252,35 @@ enum PrepFixture {
         #expect(sessionsA + sessionsB == 3 && sessionsA >= 1 && sessionsB >= 1)
     }
 
+    /// A run into a folder that holds parts of an earlier split merges its own part only, and a new split
+    /// merges only when all of its own parts are there (never with an earlier split's).
+    @Test func aRunSplitDifferentlySupersedesTheEarlierSplitsParts() throws {
+        let out = PrepFixture.output("resplit")
+        let parts = out.appendingPathComponent("prep-parts")
+        func names() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: parts.path)) ?? []).sorted() }
+        // Three of four parts of a split, the fourth never run.
+        for index in 0..<3 {
+            let r = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", String(index), "--shard-count", "4"])
+            #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        }
+        #expect(names() == ["part-1-of-4.json", "part-2-of-4.json", "part-3-of-4.json"])
+        // Unsplit: its own part, merged at once, over sessions that are up to date.
+        let plain = try PrepFixture.prep([PrepFixture.dicom], out: out)
+        #expect(plain.status == 0 && plain.out.contains("3 up to date"), "\(plain.out)\n\(plain.err)")
+        #expect(names() == ["part-1-of-1.json"])
+        #expect((try PrepFixture.json(out.appendingPathComponent("datalist.json"))["training"] as! [[String: Any]]).count == 3)
+        // Split into two: one part is not a dataset yet, and the unsplit run's part is not taken in its place.
+        let half = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "0", "--shard-count", "2"])
+        #expect(half.status == 0 && names() == ["part-1-of-2.json"], "\(names())")
+        let early = try TacoProcess.run(["prep", "merge", out.path])
+        #expect(early.status == 1 && early.err.contains("parts 2 of 2 are missing") && early.err.contains("--shard-index 1 --shard-count 2"), "\(early.err)")
+        let other = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "1", "--shard-count", "2"])
+        #expect(other.status == 0)
+        let merged = try TacoProcess.run(["prep", "merge", out.path])
+        #expect(merged.status == 0 && merged.out.contains("merged 2 part(s): 3 sessions"), "\(merged.out)\n\(merged.err)")
+        #expect(names() == ["part-1-of-2.json", "part-2-of-2.json"])
+    }
+
     @Test func usageErrorsExitWithTwo() throws {
         #expect(try TacoProcess.run(["prep", "--out", "/tmp/x"]).status == 2)
         #expect(try TacoProcess.run(["prep", PrepFixture.dicom.path, "--out", "/tmp/x", "--shard-index", "2", "--shard-count", "2"]).status == 2)

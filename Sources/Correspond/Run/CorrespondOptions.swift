@@ -11,14 +11,22 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
     public var deformableResolution = 2.0
     public var deformableIterations = [40, 20]
     public var deformableSmoothing = 3.0
-    /// SyN's metric: `mi` (Mattes mutual information, 32 bins) or `cc` (neighbourhood cross-correlation, radius 2).
-    public var deformableMetric = "cc"
+    /// SyN's metric.
+    public var deformableMetric = DeformableMetric.cc
     /// How images are stored in the shards: `gzip` (default) or `none` (larger files, faster crops).
-    public var imageCompression = "gzip"
+    public var imageCompression = ShardFormat.ImageCompression.gzip
     /// Target size of a shard file: subjects are added to a shard until the next would take it past this.
     public var shardSizeBytes = 1 << 30
 
     public init() {}
+
+    /// The deformable stage's similarity metric.
+    public enum DeformableMetric: String, Sendable, Codable, CaseIterable {
+        /// Neighbourhood cross-correlation, radius 2.
+        case cc
+        /// Mattes mutual information, 32 bins.
+        case mi
+    }
 
     /// The registration these options describe.
     public var mapping: AtlasMapping {
@@ -28,7 +36,10 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
         m.deformableResolution = deformableResolution
         m.deformableIterations = deformableIterations
         m.deformableSmoothing = deformableSmoothing
-        m.deformableMetric = deformableMetric == "mi" ? .mutualInformation(bins: 32) : .crossCorrelation(radius: 2)
+        switch deformableMetric {
+        case .mi: m.deformableMetric = .mutualInformation(bins: 32)
+        case .cc: m.deformableMetric = .crossCorrelation(radius: 2)
+        }
         return m
     }
 
@@ -41,11 +52,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             throw fail("--deformable-iterations needs two counts (coarse, fine), e.g. 40,20")
         }
         guard deformableSmoothing >= 0 else { throw fail("--deformable-smoothing must not be negative") }
-        guard ["mi", "cc"].contains(deformableMetric) else { throw fail("--deformable-metric must be mi or cc (got '\(deformableMetric)')") }
         guard shardSizeBytes > 0 else { throw fail("--shard-size must be positive") }
-        guard ShardFormat.ImageCompression(rawValue: imageCompression) != nil else {
-            throw fail("--image-compression must be gzip or none (got '\(imageCompression)')")
-        }
     }
 
     /// What the maps depend on (with the atlas's name as resolved and the TacoKit version), recorded in
@@ -58,8 +65,8 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             "deformable_resolution_mm": String(deformableResolution),
             "deformable_iterations": deformableIterations.map(String.init).joined(separator: ","),
             "deformable_smoothing": String(deformableSmoothing),
-            "deformable_metric": deformableMetric,
-            "image_compression": imageCompression,
+            "deformable_metric": deformableMetric.rawValue,
+            "image_compression": imageCompression.rawValue,
             "taco_version": version,
         ]
     }

@@ -49,7 +49,7 @@ public enum SubjectWorker {
             try fm.createDirectory(at: layout.work, withIntermediateDirectories: true)
             let writer = try ShardWriter(url: layout.workShard(job.key), atlas: atlas.name, tokenStride: job.options.tokenStride,
                                          createdBy: createdBy(version: version),
-                                         imageCompression: ShardFormat.ImageCompression(rawValue: job.options.imageCompression) ?? .gzip)
+                                         imageCompression: job.options.imageCompression)
             do {
                 try writer.add(ShardSubjectBuilder.subject(session, map: result))
                 outcome.bytes = try writer.finish()

@@ -34,7 +34,8 @@ public struct Atlas: Sendable {
         guard let folder = candidates.first(where: {
             FileManager.default.fileExists(atPath: $0.appendingPathComponent("atlas.json").path)
         }) else {
-            throw LoadError(path: nameOrPath, reason: "no atlas folder with an atlas.json (looked in: \(candidates.map(\.path).joined(separator: ", ")))")
+            throw LoadError(path: nameOrPath, reason: "no atlas folder with an atlas.json (looked in: \(candidates.map(\.path).joined(separator: ", "))); "
+                            + "pass --atlas with an atlas folder or set TACO_ATLASES to the folder of bundled atlases")
         }
         return try Atlas(folder: folder)
     }
@@ -92,17 +93,6 @@ public struct Atlas: Sendable {
         return map
     }
 
-    /// Where bundled atlases are looked for: $TACO_ATLASES, then `share/taco/atlases` beside the
-    /// installed binary, then an `atlases` folder above the running binary (a source checkout).
-    public static var searchRoots: [URL] {
-        var roots: [URL] = []
-        if let env = ProcessInfo.processInfo.environment["TACO_ATLASES"] { roots.append(URL(fileURLWithPath: env)) }
-        var folder = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
-        roots.append(folder.deletingLastPathComponent().appendingPathComponent("share/taco/atlases"))
-        for _ in 0..<5 {
-            roots.append(folder.appendingPathComponent("atlases"))
-            folder.deleteLastPathComponent()
-        }
-        return roots
-    }
+    /// Where bundled atlases are looked for by name (``ShippedResources/atlasFolders``).
+    public static var searchRoots: [URL] { ShippedResources.atlasFolders }
 }

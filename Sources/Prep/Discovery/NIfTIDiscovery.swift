@@ -78,7 +78,7 @@ public enum NIfTIDiscovery {
             return decision
         } catch {
             let reason = "\(error)".contains("volumes") ? "4D where 3D is needed: \(error)" : "unreadable header: \(error)"
-            return TriageDecision(fate: .rejected, modality: decision.modality, reason: reason)
+            return TriageDecision(fate: .rejected, modality: decision.modality, reason: reason, isMalformedInput: true)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import TacoCore
 
 /// Everything that decides what `taco prep` makes of a session. Recorded in every `subject.json` and in
 /// `dataset_description.json`; a session is redone when it changes (see ``configuration``).
@@ -7,9 +8,9 @@ public struct PrepOptions: Sendable, Codable, Equatable {
     /// Grid spacing of the prepared volumes, mm.
     public var targetSpacing = 1.0
     /// Reference modality, first present wins.
-    public var referenceOrder = ["T1w", "T1w-CE", "T2w", "FLAIR", "PDw", "CT", "PET"]
-    /// `rigid` or `affine` co-registration to the reference.
-    public var registration = "rigid"
+    public var referenceOrder = Modality.referenceOrder.map(\.rawValue)
+    /// Co-registration to the reference.
+    public var registration = Registration.rigid
     /// Finest registration resolution, mm (levels at 4x, 2x, 1x).
     public var registrationResolution = 2.0
     /// N4 bias-field correction of MR volumes.
@@ -29,19 +30,24 @@ public struct PrepOptions: Sendable, Codable, Equatable {
 
     public init() {}
 
+    /// How each modality is co-registered to the reference.
+    public enum Registration: String, Sendable, Codable, CaseIterable {
+        case rigid, affine
+    }
+
     /// Checks the values, naming the option at fault.
     public func validate() throws {
         func fail(_ reason: String) -> PrepFailure { PrepFailure(reason) }
         guard targetSpacing > 0 && targetSpacing <= 10 else { throw fail("--spacing must lie in (0, 10] mm, not \(targetSpacing)") }
-        guard ["rigid", "affine"].contains(registration) else { throw fail("--registration must be rigid or affine, not '\(registration)'") }
         guard ctWindow.count == 2 && ctWindow[0] < ctWindow[1] else { throw fail("--ct-window needs LOW,HIGH with LOW < HIGH") }
         guard registrationResolution > 0 && registrationResolution <= 20 else {
             throw fail("--registration-resolution must lie in (0, 20] mm, not \(registrationResolution)")
         }
         guard margin >= 0 else { throw fail("--margin must not be negative") }
         guard missingSliceTolerance >= 0 else { throw fail("--missing-slice-tolerance must not be negative") }
-        let known = Set(["T1w", "T1w-CE", "T2w", "FLAIR", "PDw", "CT", "PET", "DWI", "ADC", "T2starw"])
-        for m in referenceOrder where !known.contains(m) { throw fail("--reference-order: unknown modality '\(m)'") }
+        for m in referenceOrder where Modality(rawValue: m) == nil {
+            throw fail("--reference-order: unknown modality '\(m)' (known: \(Modality.names))")
+        }
     }
 
     /// The session core these options describe.
@@ -49,7 +55,10 @@ public struct PrepOptions: Sendable, Codable, Equatable {
         var p = SessionPreparation()
         p.targetSpacing = targetSpacing
         p.referenceOrder = referenceOrder
-        p.registration = registration == "affine" ? .affine : .rigid
+        switch registration {
+        case .affine: p.registration = .affine
+        case .rigid: p.registration = .rigid
+        }
         p.registrationResolution = registrationResolution
         p.biasCorrection = biasCorrection
         p.ctWindow = ctWindow[0]...ctWindow[1]
@@ -63,7 +72,7 @@ public struct PrepOptions: Sendable, Codable, Equatable {
     public var configuration: [String: String] {
         [
             "target_spacing_mm": String(targetSpacing), "reference_order": referenceOrder.joined(separator: ","),
-            "registration": registration + " (Mattes MI 32 bins, 10% regular sampling, inside the reference's mask)",
+            "registration": registration.rawValue + " (Mattes MI 32 bins, 10% regular sampling, inside the reference's mask)",
             "registration_resolution_mm": String(registrationResolution), "bias_correction": biasCorrection ? "N4" : "none",
             "ct_window_hu": ctWindow.map { String($0) }.joined(separator: ","), "thick_slices": thickSlices.rawValue,
             "margin_mm": String(margin), "keep_diffusion": String(keepDiffusion),

@@ -149,7 +149,7 @@ public struct PrepPlanner: Sendable {
                                               session: key.sessionLabel(forStudy: input.sessionID, patientID: patient))
             try key.record(patientID: patient, label: session.subject)
             keys.insert(session)
-            let malformed = input.decision.reason.hasPrefix("4D where 3D") || input.decision.reason.hasPrefix("unreadable header")
+            let malformed = input.decision.isMalformedInput
             report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: nil,
                                                       modality: input.decision.modality,
                                                       fate: input.decision.fate == .used ? .used : malformed ? .failed : .rejected,

@@ -22,7 +22,7 @@ import TacoCore
 ///    clipped to `ctWindow` (HU) and scaled to [0, 1].
 public struct SessionPreparation: Sendable {
     public var targetSpacing = 1.0
-    public var referenceOrder = ["T1w", "T1w-CE", "T2w", "FLAIR", "PDw", "CT", "PET"]
+    public var referenceOrder = Modality.referenceOrder.map(\.rawValue)
     /// Rigid or affine; its levels are replaced by `RegistrationLevel.pyramid(finest: registrationResolution, ...)`.
     public var registration = LinearRegistration.Options.rigid
     /// The registration's finest resolution, mm: levels at 4x, 2x and 1x of it (shrink factors relative

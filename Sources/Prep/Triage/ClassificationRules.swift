@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TacoCore
 import Imaging
 import Yams
 
@@ -46,17 +47,15 @@ public struct ClassificationRules: Sendable, Decodable {
         public var description: String { "\(path): \(reason)" }
     }
 
-    /// Loads `url`, or the shipped rules (found like the bundled atlases) when nil.
+    /// Loads `url`, or the shipped rules (``ShippedResources/rules()``) when nil.
     public static func load(_ url: URL? = nil) throws -> ClassificationRules {
         let file: URL
         if let url {
             file = url
         } else {
-            let candidates = Atlas.searchRoots.map { $0.deletingLastPathComponent().appendingPathComponent("rules/classification.yaml") }
-            guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-                throw LoadError(path: "rules/classification.yaml", reason: "the shipped rules were not found (set TACO_ATLASES or pass --rules)")
+            do { file = try ShippedResources.rules() } catch {
+                throw LoadError(path: "rules/classification.yaml", reason: "\(error)")
             }
-            file = found
         }
         let text: String
         do { text = try String(contentsOf: file, encoding: .utf8) } catch {

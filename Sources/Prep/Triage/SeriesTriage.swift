@@ -9,6 +9,16 @@ public struct TriageDecision: Sendable {
     /// The modality class (T1w, T1w-CE, T2w, FLAIR, PDw, DWI, ADC, CT, PET) when one was recognised.
     public let modality: String?
     public let reason: String
+    /// The input file itself is broken (an unreadable header, 4D where 3D is needed): the report counts it
+    /// as failed, not as a series rightly set aside.
+    public var isMalformedInput = false
+
+    public init(fate: Fate, modality: String?, reason: String, isMalformedInput: Bool = false) {
+        self.fate = fate
+        self.modality = modality
+        self.reason = reason
+        self.isMalformedInput = isMalformedInput
+    }
 }
 
 /// Decides the fate of discovered series: geometry checks, then the reject rules, then the class rules;
