@@ -20,7 +20,8 @@ public final class HDF5File: @unchecked Sendable {
     /// Each dataset's chunk size in bytes, learnt at its first opening (sizes its chunk cache at the next ones).
     private var chunkBytesByDataset: [String: Int] = [:]
 
-    /// Serialises every HDF5 call in the process (serial HDF5 is not thread-safe).
+    /// Serialises every HDF5 call in the process (serial HDF5 is not thread-safe). Recursive, unlike the
+    /// project's ``Locked``: a locked operation (a dataset read) calls others that lock too (opening it).
     static let lock = NSRecursiveLock()
 
     private init(path: String, id: hid_t) {

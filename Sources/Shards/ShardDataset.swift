@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// The shards a manifest (`dataset.json`) lists, opened on demand: where each subject is, and its reader.
 /// At most `openShards` files are open at once (least recently used closed first), so a dataset of
@@ -9,14 +10,13 @@ import Foundation
 /// let reader = try dataset.reader(for: dataset.manifest.subjects[0].key)
 /// ```
 ///
-/// `@unchecked Sendable`: the open readers are guarded by a lock (and HDF5 itself by its own).
-public final class ShardDataset: @unchecked Sendable {
+public final class ShardDataset: Sendable {
     public let folder: URL
     public let manifest: ShardManifest
     public let openShards: Int
     private let subjectsByKey: [String: ShardManifest.Subject]
-    private let lock = NSLock()
-    private var open: [(name: String, reader: ShardReader)] = []
+    /// The open readers, most recently used last.
+    private let open = Locked([(name: String, reader: ShardReader)]())
 
     /// Reads the manifest at `manifest` (a `dataset.json`, or the folder holding one).
     public init(manifest url: URL, openShards: Int = 16) throws {
@@ -41,21 +41,21 @@ public final class ShardDataset: @unchecked Sendable {
 
     /// The reader of shard `name` (a file beside the manifest).
     public func reader(shard name: String) throws -> ShardReader {
-        lock.lock()
-        defer { lock.unlock() }
-        if let index = open.firstIndex(where: { $0.name == name }) {
-            let entry = open.remove(at: index)
-            open.append(entry)
-            return entry.reader
+        try open.withLock { open throws -> ShardReader in
+            if let index = open.firstIndex(where: { $0.name == name }) {
+                let entry = open.remove(at: index)
+                open.append(entry)
+                return entry.reader
+            }
+            let reader: ShardReader
+            do {
+                reader = try ShardReader(url: folder.appendingPathComponent(name))
+            } catch let error as HDF5Error {
+                throw ShardError(reason: "\(name): cannot open the shard: \(error.reason)")
+            }
+            open.append((name, reader))
+            if open.count > openShards { open.removeFirst() }
+            return reader
         }
-        let reader: ShardReader
-        do {
-            reader = try ShardReader(url: folder.appendingPathComponent(name))
-        } catch let error as HDF5Error {
-            throw ShardError(reason: "\(name): cannot open the shard: \(error.reason)")
-        }
-        open.append((name, reader))
-        if open.count > openShards { open.removeFirst() }
-        return reader
     }
 }

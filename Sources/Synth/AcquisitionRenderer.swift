@@ -40,13 +40,13 @@ struct AcquisitionRenderer: Sendable {
         let toSubject = scannerToSubject.composed(after: grid.indexToPoint)
         csf.withUnsafeMutableBufferPointer { csfOut in
             lesion.withUnsafeMutableBufferPointer { lesionOut in
-                let outs = SlicePointers(a: csfOut.baseAddress!, b: lesionOut.baseAddress!)
+                let csfTarget = SharedMutablePointer(csfOut.baseAddress!), lesionTarget = SharedMutablePointer(lesionOut.baseAddress!)
                 ParallelSlices.run(grid) { z, y, x, i in
-                    outs.a[i] = min(max(brain[i] - gm[i] - wm[i], 0), 1)
+                    csfTarget.pointer[i] = min(max(brain[i] - gm[i] - wm[i], 0), 1)
                     if let l = anatomy.lesion {
                         let d = length(toSubject.apply(to: Vector3(Double(x), Double(y), Double(z))) - l.center) - l.radius
                         // Partial volume over one voxel at the lesion's edge; only inside the brain.
-                        outs.b[i] = Float(min(max(0.5 - d / (2 * halfVoxel), 0), 1)) * min(max(brain[i], 0), 1)
+                        lesionTarget.pointer[i] = Float(min(max(0.5 - d / (2 * halfVoxel), 0), 1)) * min(max(brain[i], 0), 1)
                     }
                 }
             }
@@ -62,7 +62,7 @@ struct AcquisitionRenderer: Sendable {
         let toScanner = grid.indexToPoint
         var out = Volume(geometry: grid)
         out.voxels.withUnsafeMutableBufferPointer { buffer in
-            let outs = SlicePointers(a: buffer.baseAddress!, b: buffer.baseAddress!)
+            let target = SharedMutablePointer(buffer.baseAddress!)
             ParallelSlices.run(grid, perSlice: { z in noise.stream(z) }) { z, y, x, i, rng in
                 let l = Double(f.lesion[i])
                 let tissue = Double(f.csf[i]) * m.csf + Double(f.gm[i]) * m.gm + Double(f.wm[i]) * m.wm
@@ -71,7 +71,7 @@ struct AcquisitionRenderer: Sendable {
                 // Rician magnitude: |clean + complex Gaussian noise| (both Box-Muller outputs).
                 let (n1, n2) = rng.gaussianPair()
                 let re = clean + sigma * n1, im = sigma * n2
-                outs.a[i] = Float((re * re + im * im).squareRoot())
+                target.pointer[i] = Float((re * re + im * im).squareRoot())
             }
         }
         return out
@@ -90,13 +90,6 @@ struct AcquisitionRenderer: Sendable {
         }
         return out
     }
-}
-
-/// Two output buffers written by disjoint slices from several threads. Unchecked: every index is
-/// written by exactly one slice, and the buffers outlive the parallel loop that uses them.
-struct SlicePointers: @unchecked Sendable {
-    let a: UnsafeMutablePointer<Float>
-    let b: UnsafeMutablePointer<Float>
 }
 
 /// Runs a body for every voxel, slices (z) spread over the cores.

@@ -1,25 +1,26 @@
 import Foundation
+import TacoCore
 
 /// The last failure message of each calling thread, as a C string that stays valid until that thread's
 /// next failing call (`taco_plugin_last_error`).
 enum PluginErrors {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var messages: [UInt: UnsafeMutablePointer<CChar>] = [:]
+    /// Thread -> its last message (owned here, freed when replaced).
+    private static let messages = Locked([UInt: SharedMutablePointer<CChar>]())
     nonisolated(unsafe) private static let empty: UnsafeMutablePointer<CChar> = strdup("")!
 
     private static var thread: UInt { UInt(pthread_self()) }
 
     static func set(_ message: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        free(messages[thread])
-        messages[thread] = strdup(message)
+        let thread = self.thread
+        messages.withLock { messages in
+            free(messages[thread]?.pointer)
+            messages[thread] = strdup(message).map(SharedMutablePointer.init)
+        }
     }
 
     static func last() -> UnsafePointer<CChar> {
-        lock.lock()
-        defer { lock.unlock() }
-        return UnsafePointer(messages[thread] ?? empty)
+        let thread = self.thread
+        return UnsafePointer(messages.withLock { $0[thread]?.pointer } ?? empty)
     }
 
     /// Runs `body`; a thrown error becomes the thread's message and the result `failure`.

@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// Runs one job in a child process, so that a crash inside a C++ library fails that job only.
 ///
@@ -85,35 +86,22 @@ public struct WorkerProcess: Sendable {
 /// `body` gets the index. Returns when every job has finished.
 public enum JobPool {
     public static func run(count: Int, threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        let next = JobCounter(count: count)
+        let next = Locked(0)
         let group = DispatchGroup()
         for _ in 0..<min(max(1, threads), max(1, count)) {
             group.enter()
             let thread = Thread {
-                while let index = next.take() { body(index) }
+                while let index = next.withLock({ n -> Int? in
+                    guard n < count else { return nil }
+                    n += 1
+                    return n - 1
+                }) { body(index) }
                 group.leave()
             }
             thread.stackSize = 8 << 20
             thread.start()
         }
         group.wait()
-    }
-}
-
-/// The next job index, behind a lock.
-private final class JobCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private let count: Int
-
-    init(count: Int) { self.count = count }
-
-    func take() -> Int? {
-        lock.withLock {
-            guard next < count else { return nil }
-            next += 1
-            return next - 1
-        }
     }
 }
 

@@ -42,7 +42,7 @@ public struct PreparedSessionWriter: Sendable {
         do {
             // The volumes are compressed in parallel (gzip is the write's cost); the first error wins.
             let volumes = result.volumes.sorted(by: { $0.key < $1.key })
-            let errors = ErrorSlot()
+            let firstError = Locked<(any Error)?>(nil)
             DispatchQueue.concurrentPerform(iterations: volumes.count + 1) { i in
                 do {
                     if i == volumes.count {
@@ -54,10 +54,10 @@ public struct PreparedSessionWriter: Sendable {
                                             description: "taco prep \(modality)")
                     }
                 } catch {
-                    errors.keep(error)
+                    firstError.withLock { if $0 == nil { $0 = error } }
                 }
             }
-            if let error = errors.first { throw error }
+            if let error = firstError.value { throw error }
             for (modality, sidecar) in sidecars where result.volumes[modality] != nil {
                 try sidecar.write(to: staging.appendingPathComponent(labels.sidecarPath(modality)))
             }
@@ -148,13 +148,4 @@ public struct PreparedSessionWriter: Sendable {
             MidSliceMontage.Row.windowed(result.volumes[modality]!, inside: inside, outline: outline)
         })
     }
-}
-
-/// The first error thrown by concurrent work.
-private final class ErrorSlot: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: Error?
-
-    func keep(_ e: Error) { lock.withLock { if error == nil { error = e } } }
-    var first: Error? { lock.withLock { error } }
 }

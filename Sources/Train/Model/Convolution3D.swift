@@ -1,5 +1,6 @@
 internal import COpenBLAS
 import Foundation
+import TacoCore
 
 /// A 3D convolution (cross-correlation, as PyTorch's `Conv3d`): cubic kernel, stride and zero padding, optional bias.
 ///

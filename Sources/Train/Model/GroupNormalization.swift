@@ -1,4 +1,5 @@
 import Foundation
+import TacoCore
 
 /// Group normalisation (PyTorch's `GroupNorm`): per sample, the channels in `groups` groups, each group
 /// normalised to zero mean and unit variance over its channels and voxels (biased variance, epsilon 1e-5),

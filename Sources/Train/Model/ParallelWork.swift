@@ -1,17 +1,6 @@
 internal import COpenBLAS
 import Foundation
-
-/// A pointer handed to concurrent workers that write disjoint elements.
-struct SharedMutablePointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>
-    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
-}
-
-/// A read-only pointer handed to concurrent workers.
-struct SharedPointer<T>: @unchecked Sendable {
-    let pointer: UnsafePointer<T>
-    init(_ pointer: UnsafePointer<T>) { self.pointer = pointer }
-}
+import TacoCore
 
 /// Runs `body` over `0..<count` split into contiguous ranges, one per worker; the split depends on `count`
 /// only, so that reductions combined in range order are the same from run to run.

@@ -1,3 +1,4 @@
+import TacoCore
 /// A 3D transposed convolution with kernel 2 and stride 2 (PyTorch's `ConvTranspose3d(in, out, 2, stride=2)`):
 /// every input voxel becomes a 2 x 2 x 2 block of the output, which doubles each axis.
 ///

@@ -21,7 +21,7 @@ import Shards
 /// ```
 ///
 /// `@unchecked Sendable`: `state` and the producer are touched by the consumer's thread only; the producing
-/// threads share the damaged-shard list, which has its own lock.
+/// threads share the damaged-shard list, which is ``Locked``.
 public final class BatchStream: @unchecked Sendable {
     public let dataset: ShardDataset
     public let options: StreamOptions
@@ -32,9 +32,9 @@ public final class BatchStream: @unchecked Sendable {
 
     private let sampler: CropSampler
     private let eligible: [ShardManifest.Subject]
-    private let lock = NSLock()
     private var producer: EpochProducer?
-    private let damaged = DamagedShards()
+    /// Shards found damaged during the run (with `skipCorrupt`), so that their other subjects are skipped at once.
+    private let damaged = Locked([String: String]())
 
     /// A stream over `dataset`, starting at `state` (the first batch of epoch 0 by default).
     public init(dataset: ShardDataset, options: StreamOptions, state: StreamState = StreamState()) throws {
@@ -92,13 +92,13 @@ public final class BatchStream: @unchecked Sendable {
 
     /// Builds one batch: the first subject's crop at a random mask voxel, the others at the same atlas point.
     static func batch(_ entries: [EpochPlan.Entry], state: StreamState, sampler: CropSampler, options: StreamOptions,
-                      damaged: DamagedShards) throws -> TrainingBatch {
+                      damaged: Locked<[String: String]>) throws -> TrainingBatch {
         let root = SeededGenerator(seed: options.seed)
         var samples: [CropPair] = [], warnings: [String] = []
         var anchor: SIMD3<Double>?
         for entry in entries {
             var rng = root.stream(1 + 2 * state.epoch).stream(entry.sequence)
-            if let shard = try? sampler.dataset.subject(entry.key).shard, let reason = damaged.reason(shard) {
+            if let shard = try? sampler.dataset.subject(entry.key).shard, let reason = damaged.withLock({ $0[shard] }) {
                 warnings.append("\(entry.key) skipped: its shard \(shard) is damaged (\(reason))")
                 continue
             }
@@ -108,7 +108,7 @@ public final class BatchStream: @unchecked Sendable {
                 if anchor == nil { anchor = centre }
             } catch {
                 guard options.skipCorrupt else { throw error }
-                if let shard = try? sampler.dataset.subject(entry.key).shard { damaged.mark(shard, reason: "\(error)") }
+                if let shard = try? sampler.dataset.subject(entry.key).shard { damaged.withLock { if $0[shard] == nil { $0[shard] = "\(error)" } } }
                 warnings.append("\(entry.key) skipped: \(error)")
             }
         }
@@ -129,30 +129,13 @@ public final class BatchStream: @unchecked Sendable {
     }
 }
 
-/// Shards found damaged during a run (with `skipCorrupt`), so that their other subjects are skipped at once.
-final class DamagedShards: @unchecked Sendable {
-    private let lock = NSLock()
-    private var reasons: [String: String] = [:]
-
-    func mark(_ shard: String, reason: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if reasons[shard] == nil { reasons[shard] = reason }
-    }
-
-    func reason(_ shard: String) -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return reasons[shard]
-    }
-}
-
 /// Builds an epoch's batches on background threads, at most `depth` ahead of the consumer, and hands
 /// them over in order.
 final class EpochProducer: @unchecked Sendable {
     private let count: Int
     private let depth: Int
     private let build: @Sendable (Int) throws -> TrainingBatch
+    /// A condition variable (the consumer waits for the next batch, producers for room): more than ``Locked`` does.
     private let condition = NSCondition()
     private var nextToBuild: Int
     private var nextToTake: Int
