@@ -202,8 +202,11 @@ enum CorrespondFixture {
         let out = PrepFixture.output("usage")
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--shard-size", "lots"]).status == 2)
         #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--shard-index", "2", "--shard-count", "2"]).status == 2)
-        #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--deformable-metric", "demons"]).status == 2)
-        #expect(try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--image-compression", "lz4"]).status == 2)
+        // Option values are types: an unknown one is refused while parsing, with the valid ones.
+        let metric = try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--deformable-metric", "demons"])
+        #expect(metric.status == 2 && metric.err.contains("'demons' is invalid") && metric.err.contains("'cc' and 'mi'"), "\(metric.err)")
+        let codec = try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--image-compression", "lz4"])
+        #expect(codec.status == 2 && codec.err.contains("'gzip' and 'none'"), "\(codec.err)")
         let empty = PrepFixture.output("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         let r = try CorrespondFixture.correspond(empty, out: out)

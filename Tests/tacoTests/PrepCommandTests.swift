@@ -282,6 +282,12 @@ enum PrepFixture {
     }
 
     @Test func usageErrorsExitWithTwo() throws {
+        let registration = try TacoProcess.run(["prep", PrepFixture.dicom.path, "--out", "/tmp/x", "--registration", "similarity"])
+        #expect(registration.status == 2 && registration.err.contains("'rigid' and 'affine'"), "\(registration.err)")
+        let order = try TacoProcess.run(["prep", PrepFixture.dicom.path, "--out", "/tmp/x", "--reference-order", "T1w,T3w"])
+        #expect(order.status == 2 && order.err.contains("unknown modality 'T3w'") && order.err.contains("FLAIR"), "\(order.err)")
+        let modality = try TacoProcess.run(["embed", "run", "prepared", "--out", "/tmp/x", "--modality", "T3w"])
+        #expect(modality.status == 2 && modality.err.contains("'T3w' is invalid") && modality.err.contains("FLAIR"), "\(modality.err)")
         #expect(try TacoProcess.run(["prep", "--out", "/tmp/x"]).status == 2)
         #expect(try TacoProcess.run(["prep", PrepFixture.dicom.path, "--out", "/tmp/x", "--shard-index", "2", "--shard-count", "2"]).status == 2)
         #expect(try TacoProcess.run(["prep", PrepFixture.dicom.path, "--out", "/tmp/x", "--registration", "elastic"]).status == 2)
