@@ -6,7 +6,7 @@ so `load_taco_weights` is a plain `load_state_dict(strict=True)`:
     from taco_model import load_taco_model
     model = load_taco_model("run/model.safetensors")     # or a checkpoint: optimiser state is ignored
     tokens, reconstruction = model(x)                      # x: (N, 1, D, H, W), z-scored like the shards
-    z = tokens.flatten(2).transpose(1, 2)                  # (N, T, C), position-major as DESIGN.md's Z
+    z = tokens.flatten(2).transpose(1, 2)                  # (N, T, C), position-major as docs/design.md's Z
 
 Tensors are (N, C, D, H, W) with D = z, H = y, W = x, the order of the shards' (z, y, x) arrays.
 Needs torch and safetensors (pip install torch safetensors); neither is needed by TacoKit itself.

@@ -198,7 +198,7 @@ row("inter loss fwd+bwd, T=512 C=256", ms(interSeconds), String(format: "its GEM
     String(format: "%.2fx the GEMM floor", interGemm / interSeconds), PeakMemory.mebibytes)
 
 
-// MARK: the model (issue "Train II"): convolution layers against the sgemm peak, a training step.
+// MARK: the model: convolution layers against the sgemm peak, a training step.
 print("\nmodel: encoder 16-32-64-128, 96^3 crops, 4 views (a batch of 2 subjects); sgemm peak measured here\n")
 let peakSize = 1536
 let peakA = random(peakSize, peakSize, seed: 11), peakB = random(peakSize, peakSize, seed: 12)

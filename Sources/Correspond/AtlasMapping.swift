@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import TacoCore
 
-/// Maps a prepared subject into atlas space (DESIGN.md §1, inter-instance): its reference modality is
+/// Maps a prepared subject into atlas space (docs/design.md §2, inter-instance): its reference modality is
 /// registered to the atlas template, affine (Mattes MI) then deformable (SyN, cross-correlation), inside the
 /// subject's mask; the map is sampled every `tokenStride` voxels.
 ///

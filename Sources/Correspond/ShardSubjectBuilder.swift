@@ -2,7 +2,7 @@ import Imaging
 import TacoCore
 import Shards
 
-/// Puts a prepared session and its atlas map together as a shard subject (DESIGN.md §2, "Shard format").
+/// Puts a prepared session and its atlas map together as a shard subject (docs/shard-format.md).
 public enum ShardSubjectBuilder {
     public static func subject(_ session: PreparedSession, map: AtlasMapping.Result) -> ShardSubject {
         let g = session.mask.geometry

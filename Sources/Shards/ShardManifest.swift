@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// The manifest beside the shards (`dataset.json`, DESIGN.md §2): every shard with its size, SHA-256 and
+/// The manifest beside the shards (`dataset.json`, docs/shard-format.md): every shard with its size, SHA-256 and
 /// subjects; every subject with its shard, modalities, shape and flags; the atlas, the token stride and
 /// the configuration. Holds pseudonymous keys only.
 public struct ShardManifest: Sendable, Codable, Equatable {

@@ -1,4 +1,4 @@
-/// One subject as a shard stores it (DESIGN.md §2, "Shard format"): its voxel-aligned modalities, mask,
+/// One subject as a shard stores it (docs/shard-format.md): its voxel-aligned modalities, mask,
 /// and its map into atlas space sampled every `token_stride` voxels.
 ///
 /// Buffers are C order with x fastest: `image` is (M, z, y, x), `mask` (z, y, x), `atlasCoords`

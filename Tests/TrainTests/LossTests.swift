@@ -3,7 +3,7 @@ import TacoCore
 import Testing
 @testable import Train
 
-/// The losses of DESIGN.md §1 against central finite differences (float64) and against plain loops
+/// The losses of docs/design.md §2 against central finite differences (float64) and against plain loops
 /// written here from the definitions, on random features with the same negatives.
 @Suite struct LossTests {
     static func random<S: BLASScalar>(_ rows: Int, _ columns: Int, seed: UInt64, as: S.Type = S.self) -> Matrix<S> {

@@ -1,5 +1,5 @@
 """Cross-check of libTacoTrain.so through ctypes (as a PyTorch trainer uses it), against code written here:
-numpy loops of DESIGN.md §1's losses on the same negatives, and h5py reading the crops itself.
+numpy loops of docs/design.md §2's losses on the same negatives, and h5py reading the crops itself.
 
     python plugin_check.py LIBRARY SHARDS_FOLDER
 Prints "ok" and exits 0 when everything agrees.

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import TacoCore
 
-/// The dataset-level files of a prepared folder (DESIGN.md §2): `prep-report.json`, `datalist.json`
+/// The dataset-level files of a prepared folder (docs/design.md §5): `prep-report.json`, `datalist.json`
 /// (MONAI decathlon style), `participants.tsv` and `dataset_description.json`, each written atomically.
 ///
 /// The report names series by pseudonymous subject, session, series number and modality, never by

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A multinomial logistic regression on frozen token features (issue "Train II", item 5): features
+/// A multinomial logistic regression on frozen token features: features
 /// standardised with the training set's mean and deviation, weights and biases fitted by full-batch Adam
 /// on the mean cross-entropy plus a small L2 penalty; deterministic (zero start, no sampling).
 public struct LinearProbe: Sendable {

@@ -1,7 +1,7 @@
 /// Rows scaled to unit length as PyTorch's `F.normalize` does, `x / max(|x|, epsilon)`, and the way back
-/// for gradients. `d(u, v) = 1 - cos(u, v)` of DESIGN.md §1 is `1 - (unit rows' dot product)`.
+/// for gradients. `d(u, v) = 1 - cos(u, v)` of docs/design.md §2 is `1 - (unit rows' dot product)`.
 public struct NormalisedRows<Scalar: BLASScalar>: Sendable {
-    /// DESIGN.md §1: the normalisation epsilon.
+    /// docs/design.md §2: the normalisation epsilon.
     public static var epsilon: Scalar { 1e-12 }
 
     /// The rows at unit length (or `x / epsilon` for a row shorter than epsilon).

@@ -1,6 +1,6 @@
 import TacoCore
 
-/// The inter-instance partial neighbourhood alignment of DESIGN.md §1, direction p->q: A = subject p's
+/// The inter-instance partial neighbourhood alignment of docs/design.md §2, direction p->q: A = subject p's
 /// token features, B = subject q's, and the matches `M = {(i, u)}` between them (atlas pseudo-
 /// correspondences, or feature-space ones as the fallback). For each match, the positives are the k
 /// nearest tokens of i in A under `d` (i excluded) that are themselves matched, taken to their partners
@@ -9,7 +9,7 @@ import TacoCore
 ///
 ///     L_pq = weighted mean over (i, u) of mean over j of relu( d(B[u], B[u_j]) - d(B[u], B[n_j]) + margin )
 ///
-/// The weights are the matches' (registration confidence; all 1 gives DESIGN.md's plain mean). A match
+/// The weights are the matches' (registration confidence; all 1 gives a plain mean). A match
 /// without positives is skipped. Only B receives gradient.
 public struct InterInstanceAlignment: Sendable, Equatable {
     /// k: the neighbours of i in A that may become positives.

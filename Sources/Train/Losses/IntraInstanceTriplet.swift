@@ -1,6 +1,6 @@
 import TacoCore
 
-/// The intra-instance cross-modal triplet loss of DESIGN.md §1: two voxel-aligned modalities a and b of one
+/// The intra-instance cross-modal triplet loss of docs/design.md §2: two voxel-aligned modalities a and b of one
 /// subject's crop, token i of one matching token i of the other. In direction a->b, the k nearest tokens of
 /// i in `Z_a` (Euclidean) must stay nearer to i in `Z_b` (under `d = 1 - cos`) than k random others, by a margin:
 ///

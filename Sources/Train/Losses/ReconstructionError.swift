@@ -1,4 +1,4 @@
-/// The reconstruction term of DESIGN.md §1: the mean squared error between the decoder's output and the
+/// The reconstruction term of docs/design.md §2: the mean squared error between the decoder's output and the
 /// input crop, and its gradient with respect to the output.
 public enum ReconstructionError {
     public static func evaluate(output: [Float], input: [Float]) throws -> (value: Float, gradient: [Float]) {

@@ -1,6 +1,6 @@
 import TacoCore
 
-/// The total loss of DESIGN.md §1 over a batch:
+/// The total loss of docs/design.md §2 over a batch:
 /// `L = w_rec * L_rec + w_intra * L_intra + w_inter * L_inter`, defaults 1, 10, 10, where
 /// `L_intra` is the mean over the batch's subjects of `L_ab + L_ba` and `L_inter = P(a->b) + P(b->a)`, each
 /// the mean of `L_pq` over the batch's subject pairs (A = p's first view, B = q's second view for a->b).

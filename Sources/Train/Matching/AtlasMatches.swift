@@ -1,4 +1,4 @@
-/// Pseudo-correspondences between two subjects' tokens (DESIGN.md §1): token i of A and token u of B
+/// Pseudo-correspondences between two subjects' tokens (docs/design.md §2): token i of A and token u of B
 /// match when each is the other's nearest neighbour in atlas space and they lie within `radius` mm.
 ///
 /// A uniform grid of `radius`-sized cells makes it linear in the number of tokens: a nearest neighbour

@@ -1,4 +1,4 @@
-/// The fallback of DESIGN.md §1 where atlas coordinates are missing: tokens i of A and u of B match when
+/// The fallback of docs/design.md §2 where atlas coordinates are missing: tokens i of A and u of B match when
 /// each is the other's nearest neighbour under `d = 1 - cos` (one GEMM of the unit rows).
 public enum FeatureMatches {
     /// Mutual nearest neighbours between the rows of `a` and `b`, in `a`'s order, weight 1.

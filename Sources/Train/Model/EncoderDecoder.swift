@@ -1,6 +1,6 @@
 import TacoCore
 
-/// The 3D convolutional encoder-decoder of `taco train` (issue "Train II", item 1).
+/// The 3D convolutional encoder-decoder of `taco train`.
 ///
 /// Encoder: a stem (3^3 convolution, group norm, LeakyReLU) at full resolution, then one stage per entry of
 /// `channels`; stage s > 0 starts with a stride-2 3^3 convolution, and every stage has `blocksPerStage`

@@ -33,7 +33,7 @@ public struct FeatureMap<Scalar: BLASScalar>: Sendable, Equatable {
     public func offset(channel c: Int, sample n: Int) -> Int { (c * batch + n) * voxels }
 
     /// Sample `n` as a tokens x channels matrix (position-major: row t = voxel t of the map), the layout of
-    /// DESIGN.md's `Z`.
+    /// `Z` of docs/design.md §2.
     public func tokens(ofSample n: Int) -> Matrix<Scalar> {
         var out = Matrix<Scalar>(zeros: voxels, channels)
         for c in 0..<channels {

@@ -1,4 +1,4 @@
-/// The shape of the encoder-decoder (issue "Train II", item 1); stored in every checkpoint.
+/// The shape of the encoder-decoder; stored in every checkpoint.
 public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Channels of each encoder stage; stage s runs at stride 2^s.
     public var channels: [Int]

@@ -1,4 +1,4 @@
-/// One training sample (issue "Train I", item 3): one subject's crop from two different modalities at the
+/// One training sample: one subject's crop from two different modalities at the
 /// same place, with the same spatial augmentation on both and independent intensity augmentation, and
 /// what each token of the crop is in atlas space.
 ///

@@ -1,7 +1,7 @@
 import TacoCore
 import Shards
 
-/// Cuts crop pairs out of the shards (issue "Train I", item 3): two different modalities of a subject at
+/// Cuts crop pairs out of the shards: two different modalities of a subject at
 /// the same voxels, a crop centred on a mask voxel (or, for the other subjects of a batch, on the point of
 /// their own grid nearest in atlas space to the first crop's centre, so that the crops cover the same
 /// anatomy), the same flips and rotations on both views, independent intensity scale and shift.

@@ -1,4 +1,4 @@
-/// How crop pairs are cut from the shards (issue "Train I", item 3; DESIGN.md §1).
+/// How crop pairs are cut from the shards (docs/design.md §2).
 public struct SamplingOptions: Sendable, Equatable, Codable {
     /// Crop size (x, y, z) in voxels; each side a multiple of `tokenStride`.
     public var roi: SIMD3<Int>
@@ -14,7 +14,7 @@ public struct SamplingOptions: Sendable, Equatable, Codable {
     public var intensityShift: ClosedRange<Double>
     /// Atlas-space radius (mm) of an inter-instance match; nil: one token spacing (stride x voxel spacing).
     public var matchRadius: Double?
-    /// Ordered subject pairs per batch for the inter-instance loss (DESIGN.md: max_pairs).
+    /// Ordered subject pairs per batch for the inter-instance loss (docs/design.md §2: max_pairs).
     public var maxPairs: Int
 
     public init(roi: SIMD3<Int> = SIMD3(96, 96, 96), tokenStride: Int = 8, flips: Bool = true, rotations: Bool = true,

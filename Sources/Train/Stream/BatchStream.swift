@@ -2,7 +2,7 @@ import Foundation
 import TacoCore
 import Shards
 
-/// Batches of crop pairs over a manifest, prepared ahead on background threads (issue "Train I", item 2).
+/// Batches of crop pairs over a manifest, prepared ahead on background threads.
 ///
 /// Deterministic for a seed: every sample's randomness comes from (seed, epoch, its place in the epoch's
 /// sequence), every batch's pair draw from (seed, epoch, its first sample's place), so the batches do not

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How the batch stream runs (issue "Train I", item 2).
+/// How the batch stream runs.
 public struct StreamOptions: Sendable, Equatable {
     /// Subjects per batch; the first one's crop is random, the others cover the same atlas region.
     public var batchSize: Int

@@ -2,7 +2,7 @@ import Foundation
 import TacoCore
 import Shards
 
-/// The native pre-training loop of `taco train` (issue "Train II", item 2): batches from the stream, the
+/// The native pre-training loop of `taco train`: batches from the stream, the
 /// total loss, backward, a non-finite guard, gradient clipping, AdamW under a warm-up + cosine schedule;
 /// metrics every step, the loss-curve picture every `picture_every` steps, checkpoints every
 /// `checkpoint_every` steps and at the end (weights also alone in `model.safetensors`).

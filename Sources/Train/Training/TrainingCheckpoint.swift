@@ -1,6 +1,6 @@
 import Foundation
 
-/// Everything needed to continue a run exactly (issue "Train II", item 3): the weights (under the PyTorch
+/// Everything needed to continue a run exactly: the weights (under the PyTorch
 /// names of python/taco_model.py), AdamW's moments (`optimizer.exp_avg.<name>`, `optimizer.exp_avg_sq.<name>`),
 /// and in the metadata the step, the stream's position, the non-finite counter and the configuration.
 public struct TrainingCheckpoint: Sendable, Equatable {

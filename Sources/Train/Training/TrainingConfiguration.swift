@@ -1,7 +1,7 @@
 import Foundation
 import Yams
 
-/// Everything that decides a training run (issue "Train II"): read from `--config train.yaml`, overridden
+/// Everything that decides a training run: read from `--config train.yaml`, overridden
 /// by command-line options, stored in every checkpoint. Keys are snake_case; an unknown key is an error,
 /// so that a misspelt option is not silently ignored. docs/train.md lists every key.
 public struct TrainingConfiguration: Sendable, Equatable, Codable {
@@ -37,7 +37,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// The loss terms' weights and settings (DESIGN.md §1; defaults as there).
+    /// The loss terms' weights and settings (docs/design.md §2; defaults as there).
     public struct LossConfiguration: Sendable, Equatable, Codable {
         public var reconstruction: Double = 1
         public var intra: Double = 10

@@ -1,7 +1,7 @@
 import TacoCore
 
 /// One forward and backward pass of the encoder-decoder on a batch of crop pairs under the total loss of
-/// DESIGN.md §1: both views of every subject go through the network together (first views, then second
+/// docs/design.md §2: both views of every subject go through the network together (first views, then second
 /// views), the token features feed the intra- and inter-instance terms, the decoder's output the
 /// reconstruction term.
 public struct TrainingStep: Sendable {
