@@ -5,6 +5,11 @@ import TacoCore
 /// The BIDS copy of the cohort: one NIfTI per acquisition (int16 with scl_slope/scl_inter, like dcm2niix) and a
 /// JSON sidecar of technical fields, plus dataset_description.json and participants.tsv.
 enum BIDSExport {
+    /// The file of `modality` for subject `label` in a BIDS dataset (one session, `ses-01`).
+    static func path(subject label: String, modality: Modality) -> String {
+        "sub-\(label)/ses-01/anat/sub-\(label)_ses-01_\(modality.rawValue).nii.gz"
+    }
+
     static func write(_ volume: Volume, rescale: Rescale, plan: AcquisitionPlan, vendor: Vendor, to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try NIfTIFile.write(volume, to: url, space: .scanner, storage: .int16(slope: Float(rescale.slope), intercept: Float(rescale.intercept)),

@@ -61,121 +61,183 @@ public struct CohortSynthesizer: Sendable {
         }
     }
 
+    /// What every subject is drawn from: the atlas's tissues, ready to be rendered.
+    private struct Scene {
+        let atlas: Atlas
+        let renderer: AcquisitionRenderer
+        let atlasCenter: Vector3
+        let lesionSites: [Vector3]
+    }
+
+    /// Where one cohort is being written, and what it has collected so far.
+    private struct Output {
+        let root: URL
+        let writeDICOM: Bool
+        let writeBIDS: Bool
+        var dump: DICOMDump
+        var bidsRoot: URL { root.appendingPathComponent("bids") }
+    }
+
+    /// One subject's study: its identity, UIDs and the study-wide DICOM tags.
+    private struct Study {
+        let index: Int
+        let anatomy: SubjectAnatomy
+        let identity: PatientIdentity
+        let tags: [DICOMTag: String]
+        /// The subject's own random stream (the acquisitions' noise streams derive from it).
+        let rng: SeededGenerator
+    }
+
+    /// The steps in order: the scene, every subject (acquisitions, junk series, truth maps), the dataset files.
     private func make(in root: URL, progress: (String) -> Void) throws -> CohortTruth {
+        let scene = try loadScene()
+        let rng = SeededGenerator(seed: options.seed)
+        var output = Output(root: root.standardizedFileURL, writeDICOM: options.formats.contains(.dicom), writeBIDS: options.formats.contains(.bids),
+                            dump: DICOMDump(root: root.standardizedFileURL.appendingPathComponent("dicom"), folderCount: max(2, options.subjects / 2),
+                                            rng: rng.stream(1_000_000)))
+        var subjects: [CohortTruth.Subject] = []
+        for i in 0..<options.subjects {
+            subjects.append(try makeSubject(i, scene: scene, rng: rng.stream(i), output: &output, progress: progress))
+        }
+        if output.writeBIDS { try BIDSExport.writeDatasetFiles(root: output.bidsRoot, subjects: subjects, version: version) }
+        return try writeCohortTruth(subjects: subjects, series: output.dump.series, atlas: scene.atlas, root: output.root)
+    }
+
+    private func loadScene() throws -> Scene {
         let atlas = try Atlas.load(options.atlas)
         let template = try atlas.template("T1w")
         let gm = try atlas.tissueMap("GM"), wm = try atlas.tissueMap("WM")
         let brain = Volume(geometry: template.geometry, voxels: template.voxels.map { $0 > 0 ? 1 : 0 })
-        let small = options.size == .small
-        let renderer = AcquisitionRenderer(tissues: VolumeStack([gm, wm, brain]), fieldSpacing: small ? 6 : 4)
+        let renderer = AcquisitionRenderer(tissues: VolumeStack([gm, wm, brain]), fieldSpacing: options.size == .small ? 6 : 4)
         let (atlasCenter, lesionSites) = Self.brainCenterAndLesionSites(template: template, gm: gm, wm: wm)
+        return Scene(atlas: atlas, renderer: renderer, atlasCenter: atlasCenter, lesionSites: lesionSites)
+    }
 
-        let root = root.standardizedFileURL
-        let rng = SeededGenerator(seed: options.seed)
-        var dump = DICOMDump(root: root.appendingPathComponent("dicom"), folderCount: max(2, options.subjects / 2),
-                             rng: rng.stream(1_000_000))
-        var subjects: [CohortTruth.Subject] = []
-        let writeDICOM = options.formats.contains(.dicom), writeBIDS = options.formats.contains(.bids)
-        let n = options.subjects
+    /// Subject `i`: its anatomy and identity, every modality's acquisition (BIDS and DICOM, with the junk series
+    /// the truth describes), the localizer and screenshot, and its truth maps.
+    private func makeSubject(_ i: Int, scene: Scene, rng: SeededGenerator, output: inout Output, progress: (String) -> Void) throws
+        -> CohortTruth.Subject {
+        let small = options.size == .small
+        var s = rng
+        let anatomy = SubjectAnatomy(index: i, rng: &s, atlasCenter: scene.atlasCenter, warpSpacing: small ? 6 : 4,
+                                     lesionRadius: small ? 8...11 : 4...7, atlasLesionSites: scene.lesionSites)
+        let identity = PatientIdentity(rng: &s)
+        var uids = UIDSource(rng: s.stream(7))
+        let studyUID = uids.next(), frameUID = uids.next()
+        let plans = Modality.allCases.map { AcquisitionPlan(modality: $0, size: options.size, center: anatomy.center, rng: &s) }
+        progress("subject \(anatomy.label): \(plans.map(\.modality.rawValue).joined(separator: ", ")), vendor \(anatomy.vendor.rawValue)"
+                 + (anatomy.lesion != nil ? ", lesion" : ""))
 
-        for i in 0..<n {
-            var s = rng.stream(i)
-            let anatomy = SubjectAnatomy(index: i, rng: &s, atlasCenter: atlasCenter, warpSpacing: small ? 6 : 4,
-                                         lesionRadius: small ? 8...11 : 4...7, atlasLesionSites: lesionSites)
-            let identity = PatientIdentity(rng: &s)
-            var uids = UIDSource(rng: s.stream(7))
-            let studyUID = uids.next(), frameUID = uids.next()
-            let plans = Modality.allCases.map { AcquisitionPlan(modality: $0, size: options.size, center: anatomy.center, rng: &s) }
-            let subjectFolder = "sub-\(anatomy.label)/ses-01/anat"
-            progress("subject \(anatomy.label): \(plans.map(\.modality.rawValue).joined(separator: ", ")), vendor \(anatomy.vendor.rawValue)"
-                     + (anatomy.lesion != nil ? ", lesion" : ""))
+        // Study-wide tags: identity, study, scanner.
+        var tags: [DICOMTag: String] = [
+            .studyInstanceUID: studyUID, .frameOfReferenceUID: frameUID, .modality: "MR",
+            .manufacturer: anatomy.vendor.manufacturer, .manufacturerModelName: anatomy.vendor.model,
+            .magneticFieldStrength: "3", DICOMTag(0x0008, 0x1030): "MRI BRAIN WITHOUT CONTRAST",
+            DICOMTag(0x0020, 0x0010): String(format: "%d", 1000 + i),
+        ]
+        for tv in identity.tags { tags[tv.tag] = tv.value }
+        let study = Study(index: i, anatomy: anatomy, identity: identity, tags: tags, rng: s)
 
-            // Study-wide tags: identity, study, scanner.
-            var study: [DICOMTag: String] = [
-                .studyInstanceUID: studyUID, .frameOfReferenceUID: frameUID, .modality: "MR",
-                .manufacturer: anatomy.vendor.manufacturer, .manufacturerModelName: anatomy.vendor.model,
-                .magneticFieldStrength: "3", DICOMTag(0x0008, 0x1030): "MRI BRAIN WITHOUT CONTRAST",
-                DICOMTag(0x0020, 0x0010): String(format: "%d", 1000 + i),
-            ]
-            for tv in identity.tags { study[tv.tag] = tv.value }
-
-            var acquisitions: [CohortTruth.Acquisition] = []
-            var t1Fractions: AcquisitionRenderer.Fractions?
-            for (k, plan) in plans.enumerated() {
-                let fractions = try renderer.fractions(on: plan.grid, scannerToSubject: plan.scannerToSubject, anatomy: anatomy)
-                if plan.modality == .t1w { t1Fractions = fractions }
-                // T2w and FLAIR carry a rescale intercept, as some vendors' series do.
-                let (volume, rescale) = Self.quantized(renderer.render(plan.modality, from: fractions, anatomy: anatomy, noise: s.stream(100 + k)),
-                                                       interceptSteps: [.t2w, .flair].contains(plan.modality) ? 100 : 0)
-                let m = plan.modality
-                let names = anatomy.vendor.names(m)
-                let seriesNumber = 2 + k
-                var bidsFile: String?
-                if writeBIDS {
-                    let file = "\(subjectFolder)/sub-\(anatomy.label)_ses-01_\(m.rawValue).nii.gz"
-                    try BIDSExport.write(volume, rescale: rescale, plan: plan, vendor: anatomy.vendor,
-                                         to: root.appendingPathComponent("bids").appendingPathComponent(file))
-                    bidsFile = file
-                }
-                if writeDICOM {
-                    let compression: DICOMSeries.Compression = (m == .pdw && i == 3 % n) ? .jpeg2000Lossless : .none
-                    var tags = study.merging(Self.seriesTags(m, names: names, number: seriesNumber, uid: uids.next(),
-                                                             time: identity.studyTime, minutes: 5 * k)) { $1 }
-                    tags[.imageType] = "ORIGINAL\\PRIMARY\\M\\ND"
-                    let folder = dump.folder(subject: i, series: k)
-                    let files = try dump.write(volume, tags: tags, rescale: rescale, folder: folder, compression: compression,
-                                               truth: .init(subject: anatomy.label, seriesNumber: seriesNumber, seriesDescription: names.description,
-                                                            folder: folder, files: volume.geometry.size.z, kind: m.rawValue,
-                                                            transferSyntax: DICOMDump.transferSyntax(compression), expectedFate: "used",
-                                                            expectedModality: m.rawValue,
-                                                            reason: compression == .none ? "complete \(m.rawValue) series"
-                                                                : "complete \(m.rawValue) series, JPEG 2000 lossless: must be decoded"))
-                    if m == .t1w && i == 2 % n {
-                        // Exported twice: the same files again in another folder.
-                        let copyFolder = dump.folder(subject: i, series: k + 1)
-                        let copies = try dump.files(files.count, in: copyFolder)
-                        for (source, copy) in zip(files, copies) { try FileManager.default.copyItem(at: source, to: copy) }
-                        dump.record(.init(subject: anatomy.label, seriesNumber: seriesNumber, seriesDescription: names.description,
-                                          folder: copyFolder, files: copies.count, kind: "duplicate",
-                                          transferSyntax: DICOMDump.transferSyntax(.none), expectedFate: "rejected", expectedModality: nil,
-                                          reason: "second copy of series \(seriesNumber) (same SOP instance UIDs): keep one copy"))
-                    }
-                    if m == .t2w && i == 1 % n {
-                        // A repeat of the T2w with one slice missing from the export.
-                        let (again, againRescale) = Self.quantized(renderer.render(m, from: fractions, anatomy: anatomy, noise: s.stream(200 + k)))
-                        var repeatTags = tags
-                        repeatTags[.seriesInstanceUID] = uids.next()
-                        repeatTags[.seriesNumber] = String(seriesNumber + 10)
-                        let repeatFolder = dump.folder(subject: i, series: k + 2)
-                        let written = try dump.write(again, tags: repeatTags, rescale: againRescale, folder: repeatFolder,
-                                                     truth: .init(subject: anatomy.label, seriesNumber: seriesNumber + 10,
-                                                                  seriesDescription: names.description, folder: repeatFolder,
-                                                                  files: again.geometry.size.z - 1, kind: "missing-slice",
-                                                                  transferSyntax: DICOMDump.transferSyntax(.none), expectedFate: "rejected",
-                                                                  expectedModality: nil,
-                                                                  reason: "instance \(again.geometry.size.z / 2 + 1) of \(again.geometry.size.z) is missing: a gap in the slice positions"))
-                        try FileManager.default.removeItem(at: written[again.geometry.size.z / 2])
-                    }
-                }
-                acquisitions.append(.init(modality: m.rawValue, plane: plan.plane.rawValue, tiltDegrees: plan.tilt * 180 / .pi,
-                                          scannerToSubject: plan.scannerToSubject.rasRows, grid: plan.grid.truthGrid,
-                                          rescaleSlope: rescale.slope, rescaleIntercept: rescale.intercept, bidsFile: bidsFile, dicomSeriesNumber: writeDICOM ? seriesNumber : nil))
-            }
-            if writeDICOM {
-                try writeLocalizer(anatomy: anatomy, renderer: renderer, study: study, uid: uids.next(), time: identity.studyTime,
-                                   dump: &dump, subjectIndex: i, rng: s.stream(300))
-                if i == 0 {
-                    try writeScreenshot(anatomy: anatomy, renderer: renderer, study: study, uid: uids.next(), dump: &dump,
-                                        subjectIndex: i, rng: s.stream(400))
-                }
-            }
-            subjects.append(try writeTruthMaps(anatomy: anatomy, renderer: renderer, t1: t1Fractions!, identity: identity,
-                                               acquisitions: acquisitions, truthRoot: root.appendingPathComponent("truth")))
+        var acquisitions: [CohortTruth.Acquisition] = []
+        var t1Fractions: AcquisitionRenderer.Fractions?
+        for (k, plan) in plans.enumerated() {
+            let (acquisition, fractions) = try writeAcquisition(k, plan: plan, study: study, renderer: scene.renderer, uids: &uids, output: &output)
+            if plan.modality == .t1w { t1Fractions = fractions }
+            acquisitions.append(acquisition)
         }
-        if writeBIDS { try BIDSExport.writeDatasetFiles(root: root.appendingPathComponent("bids"), subjects: subjects, version: version) }
+        if output.writeDICOM {
+            try writeLocalizer(anatomy: anatomy, renderer: scene.renderer, study: tags, uid: uids.next(), time: identity.studyTime,
+                               dump: &output.dump, subjectIndex: i, rng: s.stream(300))
+            if i == 0 {
+                try writeScreenshot(anatomy: anatomy, renderer: scene.renderer, study: tags, uid: uids.next(), dump: &output.dump,
+                                    subjectIndex: i, rng: s.stream(400))
+            }
+        }
+        return try writeTruthMaps(anatomy: anatomy, renderer: scene.renderer, t1: t1Fractions!, identity: identity,
+                                  acquisitions: acquisitions, truthRoot: output.root.appendingPathComponent("truth"))
+    }
 
+    /// Acquisition `k` of a study: rendered on its plan's grid, quantised, written as BIDS and as a DICOM series
+    /// (with the duplicate export and the repeat with a missing slice where the cohort has them).
+    private func writeAcquisition(_ k: Int, plan: AcquisitionPlan, study: Study, renderer: AcquisitionRenderer, uids: inout UIDSource,
+                                  output: inout Output) throws -> (CohortTruth.Acquisition, AcquisitionRenderer.Fractions) {
+        let anatomy = study.anatomy, m = plan.modality, i = study.index, n = options.subjects
+        let fractions = try renderer.fractions(on: plan.grid, scannerToSubject: plan.scannerToSubject, anatomy: anatomy)
+        // T2w and FLAIR carry a rescale intercept, as some vendors' series do.
+        let (volume, rescale) = Self.quantized(renderer.render(m, from: fractions, anatomy: anatomy, noise: study.rng.stream(100 + k)),
+                                               interceptSteps: [.t2w, .flair].contains(m) ? 100 : 0)
+        let names = anatomy.vendor.names(m)
+        let seriesNumber = 2 + k
+        var bidsFile: String?
+        if output.writeBIDS {
+            let file = BIDSExport.path(subject: anatomy.label, modality: m)
+            try BIDSExport.write(volume, rescale: rescale, plan: plan, vendor: anatomy.vendor, to: output.bidsRoot.appendingPathComponent(file))
+            bidsFile = file
+        }
+        if output.writeDICOM {
+            let compression: DICOMSeries.Compression = (m == .pdw && i == 3 % n) ? .jpeg2000Lossless : .none
+            var tags = study.tags.merging(Self.seriesTags(m, names: names, number: seriesNumber, uid: uids.next(),
+                                                          time: study.identity.studyTime, minutes: 5 * k)) { $1 }
+            tags[.imageType] = "ORIGINAL\\PRIMARY\\M\\ND"
+            let folder = output.dump.folder(subject: i, series: k)
+            let files = try output.dump.write(volume, tags: tags, rescale: rescale, folder: folder, compression: compression,
+                                              truth: .init(subject: anatomy.label, seriesNumber: seriesNumber, seriesDescription: names.description,
+                                                           folder: folder, files: volume.geometry.size.z, kind: m.rawValue,
+                                                           transferSyntax: DICOMDump.transferSyntax(compression), expectedFate: "used",
+                                                           expectedModality: m.rawValue,
+                                                           reason: compression == .none ? "complete \(m.rawValue) series"
+                                                               : "complete \(m.rawValue) series, JPEG 2000 lossless: must be decoded"))
+            if m == .t1w && i == 2 % n {
+                try writeDuplicateExport(files, seriesNumber: seriesNumber, description: names.description, k: k, study: study, dump: &output.dump)
+            }
+            if m == .t2w && i == 1 % n {
+                try writeRepeatWithMissingSlice(tags: tags, seriesNumber: seriesNumber, description: names.description, k: k, study: study,
+                                                fractions: fractions, renderer: renderer, uids: &uids, dump: &output.dump)
+            }
+        }
+        let acquisition = CohortTruth.Acquisition(modality: m.rawValue, plane: plan.plane.rawValue, tiltDegrees: plan.tilt * 180 / .pi,
+                                                  scannerToSubject: plan.scannerToSubject.rasRows, grid: plan.grid.truthGrid,
+                                                  rescaleSlope: rescale.slope, rescaleIntercept: rescale.intercept, bidsFile: bidsFile,
+                                                  dicomSeriesNumber: output.writeDICOM ? seriesNumber : nil)
+        return (acquisition, fractions)
+    }
+
+    /// The same files exported again in another folder (same SOP instance UIDs): prep must keep one copy.
+    private func writeDuplicateExport(_ files: [URL], seriesNumber: Int, description: String, k: Int, study: Study, dump: inout DICOMDump) throws {
+        let copyFolder = dump.folder(subject: study.index, series: k + 1)
+        let copies = try dump.files(files.count, in: copyFolder)
+        for (source, copy) in zip(files, copies) { try FileManager.default.copyItem(at: source, to: copy) }
+        dump.record(.init(subject: study.anatomy.label, seriesNumber: seriesNumber, seriesDescription: description,
+                          folder: copyFolder, files: copies.count, kind: "duplicate",
+                          transferSyntax: DICOMDump.transferSyntax(.none), expectedFate: "rejected", expectedModality: nil,
+                          reason: "second copy of series \(seriesNumber) (same SOP instance UIDs): keep one copy"))
+    }
+
+    /// A repeat of a series with one slice missing from the export: prep must reject it for the gap.
+    private func writeRepeatWithMissingSlice(tags: [DICOMTag: String], seriesNumber: Int, description: String, k: Int, study: Study,
+                                             fractions: AcquisitionRenderer.Fractions, renderer: AcquisitionRenderer,
+                                             uids: inout UIDSource, dump: inout DICOMDump) throws {
+        let m = Modality.t2w, anatomy = study.anatomy
+        let (again, againRescale) = Self.quantized(renderer.render(m, from: fractions, anatomy: anatomy, noise: study.rng.stream(200 + k)))
+        var repeatTags = tags
+        repeatTags[.seriesInstanceUID] = uids.next()
+        repeatTags[.seriesNumber] = String(seriesNumber + 10)
+        let repeatFolder = dump.folder(subject: study.index, series: k + 2)
+        let slices = again.geometry.size.z
+        let written = try dump.write(again, tags: repeatTags, rescale: againRescale, folder: repeatFolder,
+                                     truth: .init(subject: anatomy.label, seriesNumber: seriesNumber + 10,
+                                                  seriesDescription: description, folder: repeatFolder,
+                                                  files: slices - 1, kind: "missing-slice",
+                                                  transferSyntax: DICOMDump.transferSyntax(.none), expectedFate: "rejected",
+                                                  expectedModality: nil,
+                                                  reason: "instance \(slices / 2 + 1) of \(slices) is missing: a gap in the slice positions"))
+        try FileManager.default.removeItem(at: written[slices / 2])
+    }
+
+    /// `truth/cohort.json`: the generator, the conventions of every coordinate in it, the subjects and every series' expected fate.
+    private func writeCohortTruth(subjects: [CohortTruth.Subject], series: [CohortTruth.Series], atlas: Atlas, root: URL) throws -> CohortTruth {
         let truth = CohortTruth(
-            generator: .init(name: "taco synth", version: version, seed: options.seed, subjects: n, size: options.size.rawValue,
+            generator: .init(name: "taco synth", version: version, seed: options.seed, subjects: options.subjects, size: options.size.rawValue,
                              formats: options.formats.map(\.rawValue).sorted(), atlas: atlas.name),
             conventions: [
                 "coordinates": "RAS mm, as nibabel reports them",
@@ -186,7 +248,7 @@ public struct CohortSynthesizer: Sendable {
                 "labels": "0 background, 1 CSF, 2 GM, 3 WM, 4 lesion, on the T1w grid",
                 "intensity": "value = stored * rescale_slope + rescale_intercept, identical in DICOM and BIDS",
             ],
-            subjects: subjects, series: dump.series.sorted { ($0.subject, $0.seriesNumber, $0.folder) < ($1.subject, $1.seriesNumber, $1.folder) })
+            subjects: subjects, series: series.sorted { ($0.subject, $0.seriesNumber, $0.folder) < ($1.subject, $1.seriesNumber, $1.folder) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
