@@ -88,15 +88,38 @@ public struct AtlasMapping: Sendable {
         public var description: String { reason }
     }
 
-    /// Registers `reference` (a prepared volume; `mask` on its grid) to `atlas`'s T1w template.
+    /// Registers `reference` (a prepared volume; `mask` on its grid) to `atlas`'s T1w template: the linear
+    /// stages, the deformable stage, the quality of the result, the token maps and the QC flags.
     public func map(reference: Volume, mask: Volume, atlas: Atlas) throws -> Result {
         guard mask.geometry == reference.geometry else { throw Failure(reason: "the mask is not on the reference's grid") }
         guard mask.voxels.contains(where: { $0 > 0 }) else { throw Failure(reason: "empty mask") }
         let template = try atlas.template("T1w")
         let gm = try atlas.tissueMap("GM"), wm = try atlas.tissueMap("WM")
+        let affine = try registerLinearly(reference, mask: mask, template: template)
+        let deformable = try registerDeformably(reference, mask: mask, template: template, initial: affine.transform)
+        let quality = try measure(deformable, template: template, affine: affine.transform)
+        let tokens = tokenMaps(reference, mask: mask, affine: affine.transform, field: deformable.registration.forward,
+                               confidenceMap: quality.correlation, confidenceGrid: deformable.grid, template: template, gm: gm, wm: wm)
 
-        // 1. Rigid, then affine from it (as ANTs does: fitting twelve parameters from the centres alone can
-        // settle in a poorer optimum), on the subject's grid, inside its mask.
+        var flags: [String] = []
+        if quality.folded > maximumFoldedFraction {
+            flags.append(String(format: "folding above %.0f%% (%.2f%%)", 100 * maximumFoldedFraction, 100 * quality.folded))
+        }
+        if affine.metric > weakMetric { flags.append(String(format: "weak affine metric (%.3f)", affine.metric)) }
+        if tokens.meanConfidence < minimumMeanConfidence { flags.append(String(format: "low mean confidence (%.2f)", tokens.meanConfidence)) }
+        let metrics: [String: Double] = [
+            "affine_metric": affine.metric, "deformable_metric": deformable.registration.metric,
+            "jacobian_min": quality.determinants.min() ?? 1, "jacobian_max": quality.determinants.max() ?? 1,
+            "folded_fraction": quality.folded, "mean_confidence": tokens.meanConfidence,
+        ]
+        return Result(tokenGridSize: tokens.grid, atlasCoords: tokens.coordinates, atlasLabels: tokens.labels, confidence: tokens.confidence,
+                      affine: affine.transform, displacement: deformable.registration.forward,
+                      inverseDisplacement: deformable.registration.inverse, metrics: metrics, flags: flags)
+    }
+
+    /// Rigid, then affine from it (as ANTs does: fitting twelve parameters from the centres alone can settle in
+    /// a poorer optimum), on the subject's grid, inside its mask.
+    func registerLinearly(_ reference: Volume, mask: Volume, template: Volume) throws -> LinearRegistration.Result {
         let levels = RegistrationLevel.pyramid(finest: affineResolution, gridSpacing: reference.geometry.spacing.min())
         var rigidOptions = LinearRegistration.Options.rigid
         rigidOptions.levels = levels
@@ -105,10 +128,19 @@ public struct AtlasMapping: Sendable {
         affineOptions.levels = levels
         affineOptions.samplingFraction = 0.1
         let rigid = rigidFirst ? try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), options: rigidOptions) : nil
-        let affine = try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), initial: rigid?.transform,
-                                                     options: affineOptions)
+        return try LinearRegistration.register(fixed: .init(reference, mask: mask), moving: .init(template), initial: rigid?.transform,
+                                               options: affineOptions)
+    }
 
-        // 2. Deformable, on a grid of `deformableResolution` mm covering the subject.
+    /// The deformable stage's inputs and result, on its grid of `deformableResolution` mm covering the subject.
+    struct DeformableStage {
+        let grid: Geometry
+        let fixed: Volume
+        let fixedMask: Volume
+        let registration: DeformableRegistration.Result
+    }
+
+    func registerDeformably(_ reference: Volume, mask: Volume, template: Volume, initial: AffineTransform3D) throws -> DeformableStage {
         let factor = deformableResolution / reference.geometry.spacing.min()
         let grid = factor > 1 ? reference.geometry.downsampled(by: factor) : reference.geometry
         let fixed = try Resampler.resample(reference, onto: grid, interpolation: .linear)
@@ -119,19 +151,30 @@ public struct AtlasMapping: Sendable {
         ])
         options.totalVariance = deformableSmoothing
         options.metric = deformableMetric
-        let deformable = try DeformableRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(template),
-                                                             initial: affine.transform, options: options)
-        let u = deformable.forward
+        let registration = try DeformableRegistration.register(fixed: .init(fixed, mask: fixedMask), moving: .init(template),
+                                                               initial: initial, options: options)
+        return DeformableStage(grid: grid, fixed: fixed, fixedMask: fixedMask, registration: registration)
+    }
 
-        // 3. Quality on the deformable grid: Jacobian of p -> p + u(p), local cross-correlation.
+    /// Quality on the deformable grid: the Jacobian determinants of p -> p + u(p) inside the mask, the folded
+    /// fraction, and the local cross-correlation of the subject with the warped template.
+    func measure(_ stage: DeformableStage, template: Volume, affine: AffineTransform3D) throws
+        -> (determinants: [Double], folded: Double, correlation: Volume) {
+        let u = stage.registration.forward
         let jacobian = Self.jacobianDeterminants(u)
-        let inside = fixedMask.voxels.indices.filter { fixedMask.voxels[$0] > 0 }
+        let inside = stage.fixedMask.voxels.indices.filter { stage.fixedMask.voxels[$0] > 0 }
         let determinants = inside.map { jacobian[$0] }
         let folded = Double(determinants.filter { $0 <= 0 }.count) / Double(max(inside.count, 1))
-        let warped = try Resampler.resample(template, onto: grid, transform: affine.transform, field: u, interpolation: .linear)
-        let correlation = Self.localCorrelation(fixed, warped, mask: fixedMask, radius: confidenceRadius)
+        let warped = try Resampler.resample(template, onto: stage.grid, transform: affine, field: u, interpolation: .linear)
+        return (determinants, folded, Self.localCorrelation(stage.fixed, warped, mask: stage.fixedMask, radius: confidenceRadius))
+    }
 
-        // 4. Tokens: atlas coordinates, tissue, confidence.
+    /// Every `tokenStride`-th voxel's atlas coordinates (RAS mm), atlas tissue and confidence (the local
+    /// correlation at the nearest point of its grid, inside the mask), and the mean confidence of the tokens
+    /// inside the subject.
+    func tokenMaps(_ reference: Volume, mask: Volume, affine: AffineTransform3D, field u: VectorField, confidenceMap: Volume,
+                   confidenceGrid grid: Geometry, template: Volume, gm: Volume, wm: Volume)
+        -> (grid: SIMD3<Int>, coordinates: [Float], labels: [UInt8], confidence: [Float], meanConfidence: Double) {
         let g = reference.geometry
         let t = SIMD3<Int>((g.size.x + tokenStride - 1) / tokenStride, (g.size.y + tokenStride - 1) / tokenStride,
                            (g.size.z + tokenStride - 1) / tokenStride)
@@ -143,7 +186,7 @@ public struct AtlasMapping: Sendable {
             let k = (z * t.y + y) * t.x + x
             let index = SIMD3<Int>(x, y, z) &* tokenStride
             let p = g.point(ofIndex: Vector3(Double(index.x), Double(index.y), Double(index.z)))
-            let a = affine.transform.apply(to: p + u.value(at: p))
+            let a = affine.apply(to: p + u.value(at: p))
             coords[k] = Float(-a.x)
             coords[count + k] = Float(-a.y)
             coords[2 * count + k] = Float(a.z)
@@ -151,25 +194,14 @@ public struct AtlasMapping: Sendable {
             if mask[index.x, index.y, index.z] > 0 {
                 let c = grid.continuousIndex(ofPoint: p)
                 let n = SIMD3<Int>((0..<3).map { min(max(Int(c[$0].rounded()), 0), grid.size[$0] - 1) })
-                confidence[k] = correlation[n.x, n.y, n.z]
+                confidence[k] = confidenceMap[n.x, n.y, n.z]
             }
         } } }
         let insideTokens = (0..<count).filter { confidence[$0] > 0 || mask[min(($0 % t.x) * tokenStride, g.size.x - 1),
                                                                               min((($0 / t.x) % t.y) * tokenStride, g.size.y - 1),
                                                                               min(($0 / (t.x * t.y)) * tokenStride, g.size.z - 1)] > 0 }
         let meanConfidence = insideTokens.map { Double(confidence[$0]) }.reduce(0, +) / Double(max(insideTokens.count, 1))
-
-        var flags: [String] = []
-        if folded > maximumFoldedFraction { flags.append(String(format: "folding above %.0f%% (%.2f%%)", 100 * maximumFoldedFraction, 100 * folded)) }
-        if affine.metric > weakMetric { flags.append(String(format: "weak affine metric (%.3f)", affine.metric)) }
-        if meanConfidence < minimumMeanConfidence { flags.append(String(format: "low mean confidence (%.2f)", meanConfidence)) }
-        let metrics: [String: Double] = [
-            "affine_metric": affine.metric, "deformable_metric": deformable.metric,
-            "jacobian_min": determinants.min() ?? 1, "jacobian_max": determinants.max() ?? 1,
-            "folded_fraction": folded, "mean_confidence": meanConfidence,
-        ]
-        return Result(tokenGridSize: t, atlasCoords: coords, atlasLabels: labels, confidence: confidence, affine: affine.transform,
-                      displacement: u, inverseDisplacement: deformable.inverse, metrics: metrics, flags: flags)
+        return (t, coords, labels, confidence, meanConfidence)
     }
 
     /// The atlas tissue at atlas point `a` (LPS): background outside the template's brain, else the most

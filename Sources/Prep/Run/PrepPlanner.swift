@@ -75,20 +75,33 @@ public struct PrepPlanner: Sendable {
         self.output = output
     }
 
-    public func plan(_ inputs: [URL]) throws -> PrepPlan {
+    /// What a plan collects as the inputs are walked, before sessions become jobs.
+    private struct Draft {
         var report: [PreparedDataset.ReportEntry] = []
         var problems: [InputProblem] = []
         var ignored = 0
+        /// Each session's usable inputs with the identities their fingerprint is made of.
         var sources: [PrepPlan.SessionKey: [(SessionJob.Source, [String])]] = [:]
         var keys = Set<PrepPlan.SessionKey>()
+        /// Problem file id -> path, for the key folder's files.tsv.
         var fileNames: [(String, String)] = []
-        func fileID(_ url: URL) -> String {
-            let id = "file-" + key.hmac("file:" + url.path).prefix(10)
-            fileNames.append((id, url.path))
-            return id
-        }
+    }
 
-        // Each input walked once; a BIDS dataset's files go to NIfTI discovery only.
+    /// The steps in order: walk the inputs, DICOM discovery and triage, NIfTI and BIDS discovery, one job per session.
+    public func plan(_ inputs: [URL]) throws -> PrepPlan {
+        var draft = Draft()
+        let (files, bidsRoots) = try walk(inputs, into: &draft)
+        let dicom = try planDICOM(files, outside: bidsRoots, into: &draft)
+        try planNIfTI(inputs, into: &draft)
+        let jobs = makeJobs(&draft)
+        try recordFileNames(draft.fileNames)
+        return PrepPlan(report: draft.report, jobs: jobs, problems: draft.problems, ignoredFiles: draft.ignored, nonImageFiles: dicom.nonImage,
+                        sessionKeys: draft.keys.sorted(), scannedFiles: dicom.scanned, scanSeconds: dicom.seconds,
+                        problemPaths: Dictionary(draft.fileNames, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Each input walked once: its files, and the roots of BIDS datasets (whose files go to NIfTI discovery only).
+    private func walk(_ inputs: [URL], into draft: inout Draft) throws -> (files: [URL], bidsRoots: [String]) {
         var files: [URL] = []
         var bidsRoots: [String] = []
         for (k, input) in inputs.enumerated() {
@@ -98,7 +111,7 @@ public struct PrepPlanner: Sendable {
             guard try FileTree.isFolder(input) else { files.append(input); continue }
             let below = try FileTree.regularFiles(under: input)
             if below.isEmpty {
-                problems.append(InputProblem(file: "input-\(k + 1)", reason: "input \(k + 1) is an empty folder: nothing to prepare"))
+                draft.problems.append(InputProblem(file: "input-\(k + 1)", reason: "input \(k + 1) is an empty folder: nothing to prepare"))
             }
             if FileManager.default.fileExists(atPath: input.appendingPathComponent("dataset_description.json").path) {
                 bidsRoots.append(input.path + "/")
@@ -106,31 +119,41 @@ public struct PrepPlanner: Sendable {
                 files += below
             }
         }
+        return (files, bidsRoots)
+    }
 
-        // DICOM.
+    /// The session a patient's study belongs to, under pseudonyms (recorded in the key folder's table).
+    private func session(patient: String, study: String, into draft: inout Draft) throws -> PrepPlan.SessionKey {
+        let session = PrepPlan.SessionKey(subject: key.subjectLabel(forPatientID: patient), session: key.sessionLabel(forStudy: study, patientID: patient))
+        try key.record(patientID: patient, label: session.subject)
+        draft.keys.insert(session)
+        return session
+    }
+
+    /// DICOM: header scan, series assembly and triage; every series reported, the usable ones kept with a
+    /// technical sidecar. Returns the files scanned, the scan's seconds and the non-image files set aside.
+    private func planDICOM(_ files: [URL], outside bidsRoots: [String], into draft: inout Draft) throws -> (scanned: Int, seconds: Double, nonImage: Int) {
         let nonNIfTI = files.filter { url in !ImageFile.isNIfTI(url) && !bidsRoots.contains { url.path.hasPrefix($0) } }
         let candidates = nonNIfTI.filter { !Self.ignoredExtensions.contains($0.pathExtension.lowercased()) }
-        ignored += nonNIfTI.count - candidates.count
+        draft.ignored += nonNIfTI.count - candidates.count
         let scanStart = Date()
         let found = try DICOMDiscovery.discover(candidates)
         let scanSeconds = Date().timeIntervalSince(scanStart)
         for (url, reason) in found.unreadable {
-            problems.append(InputProblem(file: fileID(url), reason: PreparedDataset.redacting(reason, paths: [url])))
+            let id = "file-" + key.hmac("file:" + url.path).prefix(10)
+            draft.fileNames.append((id, url.path))
+            draft.problems.append(InputProblem(file: id, reason: PreparedDataset.redacting(reason, paths: [url])))
         }
-        let decisions = triage.decideAll(found.series)
-        for (series, decision) in zip(found.series, decisions) {
+        for (series, decision) in zip(found.series, triage.decideAll(found.series)) {
             let patient = series[.patientID].flatMap { $0.isEmpty ? nil : $0 } ?? "study:" + series.studyInstanceUID
-            let session = PrepPlan.SessionKey(subject: key.subjectLabel(forPatientID: patient),
-                                              session: key.sessionLabel(forStudy: series.studyInstanceUID, patientID: patient))
-            try key.record(patientID: patient, label: session.subject)
-            keys.insert(session)
+            let session = try session(patient: patient, study: series.studyInstanceUID, into: &draft)
             // A series with a defective file (e.g. truncated) fails with the reason, unless it was rejected anyway.
             let defective = decision.fate == .used && !series.defects.isEmpty
-            report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: series[.seriesNumber],
-                                                      modality: decision.modality,
-                                                      fate: defective ? .failed : decision.fate == .used ? .used : .rejected,
-                                                      reason: defective ? "could not be read: " + Self.listed(series.defects) : decision.reason,
-                                                      files: series.files.count, duplicateFiles: series.duplicateFiles.count))
+            draft.report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: series[.seriesNumber],
+                                                            modality: decision.modality,
+                                                            fate: defective ? .failed : decision.fate == .used ? .used : .rejected,
+                                                            reason: defective ? "could not be read: " + Self.listed(series.defects) : decision.reason,
+                                                            files: series.files.count, duplicateFiles: series.duplicateFiles.count))
             guard decision.fate == .used, !defective, let modality = decision.modality else { continue }
             let h = series.headers[0]
             let forbidden = [DICOMTag.patientID, .patientName, .patientBirthDate, .institutionName, .accessionNumber, .referringPhysicianName]
@@ -138,38 +161,41 @@ public struct PrepPlanner: Sendable {
             let sidecar = try JSONSerialization.data(withJSONObject: TechnicalSidecar.make(from: h, forbidden: forbidden),
                                                      options: [.prettyPrinted, .sortedKeys])
             let source = SessionJob.Source(modality: modality, kind: .dicom, files: series.files.map(\.path),
-                                           sidecar: String(decoding: sidecar, as: UTF8.self), reportIndex: report.count - 1)
-            sources[session, default: []].append((source, series.headers.compactMap { $0[.sopInstanceUID] }))
+                                           sidecar: String(decoding: sidecar, as: UTF8.self), reportIndex: draft.report.count - 1)
+            draft.sources[session, default: []].append((source, series.headers.compactMap { $0[.sopInstanceUID] }))
         }
+        return (candidates.count, scanSeconds, found.nonImage.count)
+    }
 
-        // NIfTI and BIDS.
+    /// NIfTI files and BIDS datasets: every file reported, the usable ones kept (identified by name, size and date).
+    private func planNIfTI(_ inputs: [URL], into draft: inout Draft) throws {
         for input in try NIfTIDiscovery.discover(inputs, triage: triage) {
-            let patient = "nifti:" + input.subjectID
-            let session = PrepPlan.SessionKey(subject: key.subjectLabel(forPatientID: patient),
-                                              session: key.sessionLabel(forStudy: input.sessionID, patientID: patient))
-            try key.record(patientID: patient, label: session.subject)
-            keys.insert(session)
+            let session = try session(patient: "nifti:" + input.subjectID, study: input.sessionID, into: &draft)
             let malformed = input.decision.isMalformedInput
-            report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: nil,
-                                                      modality: input.decision.modality,
-                                                      fate: input.decision.fate == .used ? .used : malformed ? .failed : .rejected,
-                                                      reason: PreparedDataset.redacting(input.decision.reason, paths: [input.url]), files: 1))
+            draft.report.append(PreparedDataset.ReportEntry(subject: session.subject, session: session.session, seriesNumber: nil,
+                                                            modality: input.decision.modality,
+                                                            fate: input.decision.fate == .used ? .used : malformed ? .failed : .rejected,
+                                                            reason: PreparedDataset.redacting(input.decision.reason, paths: [input.url]), files: 1))
             guard input.decision.fate == .used, let modality = input.decision.modality else { continue }
             let attributes = try? FileManager.default.attributesOfItem(atPath: input.url.path)
             let identity = "\(input.url.lastPathComponent)|\(attributes?[.size] ?? 0)|\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
             let source = SessionJob.Source(modality: modality, kind: .nifti, files: [input.url.path],
-                                           sidecar: Self.bidsSidecar(beside: input.url), reportIndex: report.count - 1)
-            sources[session, default: []].append((source, [identity]))
+                                           sidecar: Self.bidsSidecar(beside: input.url), reportIndex: draft.report.count - 1)
+            draft.sources[session, default: []].append((source, [identity]))
         }
+    }
 
-        // One series per class and session (the DICOM triage did this per study; BIDS and mixed inputs here).
+    /// One job per session with a usable input: one input per class (the DICOM triage chose per study; BIDS and
+    /// mixed inputs here), the others reported as set aside; the fingerprint from the chosen inputs.
+    private func makeJobs(_ draft: inout Draft) -> [SessionJob] {
         var jobs: [SessionJob] = []
-        for (session, list) in sources.sorted(by: { $0.key < $1.key }) {
+        for (session, list) in draft.sources.sorted(by: { $0.key < $1.key }) {
             var chosen: [String: (SessionJob.Source, [String])] = [:]
             for (source, ids) in list {
                 if let kept = chosen[source.modality] {
-                    report[source.reportIndex] = report[source.reportIndex].with(fate: .rejected,
-                        reason: "another \(source.modality) input of this session was used (\(kept.0.kind == .dicom ? "series " + (report[kept.0.reportIndex].seriesNumber ?? "?") : "a NIfTI file"))")
+                    let keptName = kept.0.kind == .dicom ? "series " + (draft.report[kept.0.reportIndex].seriesNumber ?? "?") : "a NIfTI file"
+                    draft.report[source.reportIndex] = draft.report[source.reportIndex].with(fate: .rejected,
+                        reason: "another \(source.modality) input of this session was used (\(keptName))")
                 } else {
                     chosen[source.modality] = (source, ids)
                 }
@@ -179,10 +205,7 @@ public struct PrepPlanner: Sendable {
             jobs.append(SessionJob(subject: session.subject, session: session.session, sources: picked.map(\.0),
                                    fingerprint: fingerprint, options: options, output: output.path))
         }
-        try recordFileNames(fileNames)
-        return PrepPlan(report: report, jobs: jobs, problems: problems, ignoredFiles: ignored, nonImageFiles: found.nonImage.count,
-                        sessionKeys: keys.sorted(), scannedFiles: candidates.count, scanSeconds: scanSeconds,
-                        problemPaths: Dictionary(fileNames, uniquingKeysWith: { a, _ in a }))
+        return jobs
     }
 
     /// The first three of `items`, and how many more.
