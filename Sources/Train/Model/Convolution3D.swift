@@ -100,46 +100,19 @@ public struct Convolution3D: Sendable, Equatable {
                                  gradients: inout ParameterSet<Scalar>, inputGradient: Bool = true) -> FeatureMap<Scalar>? {
         let o = outputSize(x.size)
         precondition(dy.channels == outputChannels && dy.size == o && dy.batch == x.batch, "output gradient of the wrong shape")
-        let voxels = o.x * o.y * o.z, ldd = x.batch * voxels, slabs = slabs(output: o)
-        var dx: FeatureMap<Scalar>? = inputGradient ? FeatureMap(zeros: inputChannels, batch: x.batch, size: x.size) : nil
-        let workers = min(Self.workers, x.batch), capacity = rows * o.x * (slabs.first?.count ?? 1)
-        let rows = rows, outputChannels = outputChannels, weightCount = outputChannels * rows
+        let workers = min(Self.workers, x.batch), weightCount = outputChannels * rows
         var partial = [Scalar](repeating: 0, count: workers * weightCount)
-        var dxValues = dx?.values ?? []
-        parameters.tensors[weight].withUnsafeBufferPointer { w in
-            dy.values.withUnsafeBufferPointer { g in
-                partial.withUnsafeMutableBufferPointer { part in
-                    dxValues.withUnsafeMutableBufferPointer { d in
-                        let weights = SharedPointer(w.baseAddress!), gradient = SharedPointer(g.baseAddress!)
-                        let sums = SharedMutablePointer(part.baseAddress!), inputGradients = inputGradient ? SharedMutablePointer(d.baseAddress!) : nil
-                        do {
-                            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                                let cols = UnsafeMutablePointer<Scalar>.allocate(capacity: capacity)
-                                let dcols = UnsafeMutablePointer<Scalar>.allocate(capacity: inputGradients == nil ? 1 : capacity)
-                                defer { cols.deallocate(); dcols.deallocate() }
-                                for n in Swift.stride(from: worker, to: x.batch, by: workers) {
-                                    for lines in slabs {
-                                        let columns = lines.count * o.x
-                                        let dOut = gradient.pointer + n * voxels + lines.lowerBound * o.x
-                                        unfold(x, sample: n, lines: lines, output: o, into: cols)
-                                        Scalar.gemm(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: columns, alpha: 1,
-                                                    a: dOut, lda: ldd, b: cols, ldb: columns, beta: 1, c: sums.pointer + worker * weightCount, ldc: rows)
-                                        guard let inputGradients else { continue }
-                                        Scalar.gemm(transposeA: true, transposeB: false, m: rows, n: columns, k: outputChannels, alpha: 1,
-                                                    a: weights.pointer, lda: rows, b: dOut, ldb: ldd, beta: 0, c: dcols, ldc: columns)
-                                        fold(dcols, sample: n, lines: lines, output: o, inputSize: x.size, batch: x.batch, into: inputGradients.pointer)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+        var dxValues = inputGradient ? [Scalar](repeating: 0, count: inputChannels * x.batch * x.size.x * x.size.y * x.size.z) : []
+        Self.sharing(parameters.tensors[weight], dy.values, &partial, &dxValues) { weights, gradient, sums, inputGradients in
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                backwardSamples(worker: worker, of: workers, x: x, output: o, weights: weights, outputGradient: gradient,
+                                weightGradient: SharedMutablePointer(sums.pointer + worker * weightCount),
+                                inputGradient: inputGradient ? inputGradients : nil)
             }
         }
         for worker in 0..<workers {
             for i in 0..<weightCount { gradients.tensors[weight][i] += partial[worker * weightCount + i] }
         }
-        if inputGradient { dx!.values = dxValues }
         if let bias {
             let count = x.batch * o.x * o.y * o.z
             for c in 0..<outputChannels {
@@ -148,7 +121,48 @@ public struct Convolution3D: Sendable, Equatable {
                 gradients.tensors[bias][c] += sum
             }
         }
-        return dx
+        return inputGradient ? FeatureMap(channels: inputChannels, batch: x.batch, size: x.size, values: dxValues) : nil
+    }
+
+    /// Worker `worker` of `workers`' share of a backward pass: every `workers`-th sample, slab by slab, its weight
+    /// gradient summed into its own `weightGradient` and, unless nil, the input gradient folded into `inputGradient`.
+    private func backwardSamples<Scalar: BLASScalar>(worker: Int, of workers: Int, x: FeatureMap<Scalar>, output o: SIMD3<Int>,
+                                                     weights: SharedPointer<Scalar>, outputGradient: SharedPointer<Scalar>,
+                                                     weightGradient: SharedMutablePointer<Scalar>, inputGradient: SharedMutablePointer<Scalar>?) {
+        let slabs = slabs(output: o), voxels = o.x * o.y * o.z, ldd = x.batch * voxels
+        let capacity = rows * o.x * (slabs.first?.count ?? 1)
+        let cols = UnsafeMutablePointer<Scalar>.allocate(capacity: capacity)
+        let dcols = UnsafeMutablePointer<Scalar>.allocate(capacity: inputGradient == nil ? 1 : capacity)
+        defer { cols.deallocate(); dcols.deallocate() }
+        for n in Swift.stride(from: worker, to: x.batch, by: workers) {
+            for lines in slabs {
+                let columns = lines.count * o.x
+                let dOut = outputGradient.pointer + n * voxels + lines.lowerBound * o.x
+                unfold(x, sample: n, lines: lines, output: o, into: cols)
+                Scalar.gemm(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: columns, alpha: 1,
+                            a: dOut, lda: ldd, b: cols, ldb: columns, beta: 1, c: weightGradient.pointer, ldc: rows)
+                guard let inputGradient else { continue }
+                Scalar.gemm(transposeA: true, transposeB: false, m: rows, n: columns, k: outputChannels, alpha: 1,
+                            a: weights.pointer, lda: rows, b: dOut, ldb: ldd, beta: 0, c: dcols, ldc: columns)
+                fold(dcols, sample: n, lines: lines, output: o, inputSize: x.size, batch: x.batch, into: inputGradient.pointer)
+            }
+        }
+    }
+
+    /// Runs `body` with shareable pointers to two read-only and two written arrays. An empty array's pointer is
+    /// never written through (its buffer may be a shared empty one): the caller passes nil on for it.
+    private static func sharing<Scalar>(_ a: [Scalar], _ b: [Scalar], _ c: inout [Scalar], _ d: inout [Scalar],
+                                        _ body: (SharedPointer<Scalar>, SharedPointer<Scalar>, SharedMutablePointer<Scalar>, SharedMutablePointer<Scalar>) -> Void) {
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    d.withUnsafeMutableBufferPointer { d in
+                        body(SharedPointer(a.baseAddress!), SharedPointer(b.baseAddress!), SharedMutablePointer(c.baseAddress!),
+                             SharedMutablePointer(d.baseAddress ?? c.baseAddress!))
+                    }
+                }
+            }
+        }
     }
 
     /// Output columns ox whose input column ox * stride - padding + kx lies inside [0, input): low..<high.
