@@ -39,21 +39,27 @@ static inline hid_t chdf5_link_create_plist(void) { return H5P_LINK_CREATE; }
 /* Silences HDF5's automatic error-stack printing: TacoKit reports errors itself (chdf5_last_error). */
 static inline void chdf5_silence_errors(void) { (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+typedef struct { char *text; int filter_failed; } chdf5_error_walk_;
+
 static herr_t chdf5_collect_(unsigned n, const H5E_error2_t *e, void *data) {
-    char *out = (char *)data;
+    chdf5_error_walk_ *walk = (chdf5_error_walk_ *)data;
     if (e->desc && e->desc[0]) {
-        size_t used = strlen(out);
-        if (used < 1000) snprintf(out + used, 1024 - used, "%s%s", used ? "; " : "", e->desc);
+        size_t used = strlen(walk->text);
+        if (used < 1000) snprintf(walk->text + used, 1024 - used, "%s%s", used ? "; " : "", e->desc);
     }
+    if (e->maj_num == H5E_PLINE) walk->filter_failed = 1;
     (void)n;
     return 0;
 }
 
-/* The descriptions on the current thread's HDF5 error stack, innermost first, into buf (1024 bytes). */
-static inline void chdf5_last_error(char *buf) {
+/* The descriptions on the current thread's HDF5 error stack, innermost first, into buf (1024 bytes); returns 1
+ * when the filter pipeline failed (a chunk that does not inflate or fails its Fletcher32 checksum), else 0. */
+static inline int chdf5_last_error(char *buf) {
+    chdf5_error_walk_ walk = { buf, 0 };
     buf[0] = 0;
-    (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, chdf5_collect_, buf);
+    (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, chdf5_collect_, &walk);
     (void)H5Eclear2(H5E_DEFAULT);
+    return walk.filter_failed;
 }
 
 /* zlib, for inflating raw chunks outside HDF5's lock (Shards.ChunkDecoder). */

@@ -76,7 +76,7 @@ public enum ChunkDecoder {
             }
         }
         if let first = failures.value.first {
-            throw HDF5Error(path: path, operation: "read \(stored.dataset)", reason: "damaged data: \(first)")
+            throw HDF5Error(path: path, operation: "read \(stored.dataset)", reason: first, isDamagedData: true)
         }
         return out
     }

@@ -6,7 +6,16 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let operation: String
     public let reason: String
+    /// The stored data is damaged: a chunk does not decompress or fails its Fletcher32 checksum.
+    public var isDamagedData = false
     public var description: String { "\(path): \(operation): \(reason)" }
+
+    public init(path: String, operation: String, reason: String, isDamagedData: Bool = false) {
+        self.path = path
+        self.operation = operation
+        self.reason = reason
+        self.isDamagedData = isDamagedData
+    }
 }
 
 /// An open HDF5 file (serial HDF5 through CHDF5): groups, chunked compressed datasets with checksums,
@@ -517,9 +526,9 @@ public final class HDF5File: @unchecked Sendable {
 
     static func error(_ path: String, _ operation: String) -> HDF5Error {
         var buffer = [CChar](repeating: 0, count: 1024)
-        chdf5_last_error(&buffer)
+        let filterFailed = chdf5_last_error(&buffer) != 0
         let reason = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return HDF5Error(path: path, operation: operation, reason: reason.isEmpty ? "HDF5 gave no reason" : reason)
+        return HDF5Error(path: path, operation: operation, reason: reason.isEmpty ? "HDF5 gave no reason" : reason, isDamagedData: filterFailed)
     }
 }
 

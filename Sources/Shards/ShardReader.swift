@@ -181,10 +181,9 @@ public final class ShardReader: @unchecked Sendable {
         do {
             return try body()
         } catch let error as HDF5Error {
-            // A damaged chunk fails in HDF5's filter pipeline: inflate, or the Fletcher32 checksum behind it.
-            let damaged = !error.reason.hasPrefix("damaged data") && (error.reason.contains("filter returned failure") || error.reason.contains("checksum"))
             throw ShardError(reason: "\(url.lastPathComponent), subject \(key): cannot read its \(what): "
-                             + (damaged ? "damaged data (a stored chunk fails decompression or its Fletcher32 checksum): " : "") + error.reason)
+                             + (error.isDamagedData ? "damaged data (a stored chunk fails decompression or its Fletcher32 checksum): " : "")
+                             + error.reason)
         } catch let error as ShardError {
             throw ShardError(reason: "\(url.lastPathComponent), subject \(key): \(what): \(error.reason)")
         }

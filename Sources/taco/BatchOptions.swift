@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import TacoCore
 
 /// The options `taco prep` and `taco correspond` share: workers at once, redoing, this job's part of a
@@ -30,9 +31,10 @@ struct BatchOptions: ParsableArguments {
     /// ITK threads for each worker: the cores shared among the jobs.
     var threadsPerWorker: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / jobs) }
 
-    /// This binary with `arguments` (the hidden worker subcommand).
-    static func worker(_ arguments: String...) -> [String] {
-        [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + arguments
+    /// The batch these options describe, its workers running `taco <worker...>`.
+    func settings(worker arguments: String...) -> BatchSettings {
+        BatchSettings(index: shardIndex, count: shardCount, jobs: jobs, force: force,
+                      worker: [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + arguments, threadsPerWorker: threadsPerWorker)
     }
 }
 

@@ -90,9 +90,7 @@ struct CorrespondRunCommand: ParsableCommand {
             let atlas = try Atlas.load(options.atlas)
             let planner = CorrespondPlanner(prepared: URL(fileURLWithPath: prepared).standardizedFileURL, output: output,
                                             options: options, atlas: atlas, version: TacoVersion.current)
-            let run = CorrespondRun(planner: planner, index: batch.shardIndex, count: batch.shardCount, jobs: batch.jobs, force: batch.force,
-                                    worker: BatchOptions.worker("correspond", "worker"),
-                                    threadsPerWorker: batch.threadsPerWorker)
+            let run = CorrespondRun(planner: planner, batch: batch.settings(worker: "correspond", "worker"))
             let summary = try run.run(total: { printer.begin(total: $0) }) { printer.show($0) }
             printer.end()
             let outcomes = summary.outcomes.map(\.1)

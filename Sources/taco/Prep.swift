@@ -104,8 +104,7 @@ struct PrepRunCommand: ParsableCommand {
         let started = Date()
         let printer = ProgressPrinter(style: batch.progress.resolved, unit: "sessions")
         let run = PrepRun(inputs: inputURLs, output: output, keyFile: URL(fileURLWithPath: keyFile), rulesFile: rules.map { URL(fileURLWithPath: $0) },
-                          options: try options(), index: batch.shardIndex, count: batch.shardCount, jobs: batch.jobs, force: batch.force,
-                          worker: BatchOptions.worker("prep", "worker"), threadsPerWorker: batch.threadsPerWorker, version: TacoVersion.current)
+                          options: try options(), batch: batch.settings(worker: "prep", "worker"), version: TacoVersion.current)
         let summary: PrepRun.Summary
         do {
             summary = try run.run(planned: { full, plan in

@@ -111,7 +111,7 @@ import Testing
         #expect(problems.count == 1 && problems[0].hasPrefix("shard.h5: /subjects/\(a.key)/image"), "\(problems)")
         // Whole reads and boxes over the damaged chunk fail with the shard and the subject named; other boxes still read.
         let whole = #expect(throws: ShardError.self) { try reader.subject(a.key) }
-        #expect(whole?.reason.hasPrefix("shard.h5, subject \(a.key): cannot read its volumes:") == true, "\(whole?.reason ?? "")")
+        #expect(whole?.reason.hasPrefix("shard.h5, subject \(a.key): cannot read its volumes: damaged data") == true, "\(whole?.reason ?? "")")
         let box = #expect(throws: ShardError.self) { try reader.imageBox(a.key, modality: 0, origin: .zero, size: SIMD3(8, 8, 8)) }
         #expect(box?.reason.contains("shard.h5, subject \(a.key): cannot read its image") == true && box?.reason.contains("damaged data") == true,
                 "\(box?.reason ?? "")")

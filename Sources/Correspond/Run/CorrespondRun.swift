@@ -13,25 +13,15 @@ import Shards
 /// under temporary names and renamed.
 public struct CorrespondRun: Sendable {
     public let planner: CorrespondPlanner
-    public let index: Int
-    public let count: Int
-    public let jobs: Int
-    public let force: Bool
-    /// The worker command (`taco correspond worker`), without `--threads`.
-    public let worker: [String]
-    public let threadsPerWorker: Int
+    /// The part, the workers (`taco correspond worker`) and whether finished subjects are redone.
+    public let batch: BatchSettings
 
     /// The worker's outcome line starts with this.
     public static let outcomePrefix = "TACO-SUBJECT-OUTCOME "
 
-    public init(planner: CorrespondPlanner, index: Int = 0, count: Int = 1, jobs: Int, force: Bool, worker: [String], threadsPerWorker: Int) {
+    public init(planner: CorrespondPlanner, batch: BatchSettings) {
         self.planner = planner
-        self.index = index
-        self.count = count
-        self.jobs = max(1, jobs)
-        self.force = force
-        self.worker = worker
-        self.threadsPerWorker = max(1, threadsPerWorker)
+        self.batch = batch
     }
 
     public enum Event: Sendable {
@@ -52,13 +42,13 @@ public struct CorrespondRun: Sendable {
     /// the whole part (no prepared sessions, an output that cannot be written); a subject's failure is
     /// in its outcome.
     public func run(total: @Sendable (Int) -> Void = { _ in }, events: @escaping @Sendable (Event) -> Void) throws -> Summary {
-        let layout = planner.layout
+        let layout = planner.layout, index = batch.index, count = batch.count, force = batch.force
         let jobs = try planner.jobs(index: index, count: count)
         total(jobs.count)
         try FileManager.default.createDirectory(at: layout.work, withIntermediateDirectories: true)
         let previous = force ? [:] : Self.packedEarlier(layout)
         let results = Locked([(outcome: SubjectOutcome, source: ShardPacker.Source?)?](repeating: nil, count: jobs.count))
-        JobPool.run(count: jobs.count, threads: self.jobs) { [self] i in
+        JobPool.run(count: jobs.count, threads: batch.jobs) { [self] i in
             let job = jobs[i]
             let start = Date()
             if !force {
@@ -119,8 +109,7 @@ public struct CorrespondRun: Sendable {
 
     /// One worker process for `job`.
     func runWorker(_ job: SubjectJob) -> SubjectOutcome {
-        let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
-        switch process.run(job: job, outcome: SubjectOutcome.self, while: "while mapping this subject") {
+        switch batch.process(outcomePrefix: Self.outcomePrefix).run(job: job, outcome: SubjectOutcome.self, while: "while mapping this subject") {
         case .success(let outcome): return outcome
         case .failure(let failure):
             var failed = SubjectOutcome(status: .failed)

@@ -77,7 +77,8 @@ public enum NIfTIDiscovery {
             }
             return decision
         } catch {
-            let reason = "\(error)".contains("volumes") ? "4D where 3D is needed: \(error)" : "unreadable header: \(error)"
+            // The bridge refuses a readable header of more than one volume as an invalid argument, not an I/O error.
+            let reason = (error as? BridgeError)?.kind == .invalidArgument ? "4D where 3D is needed: \(error)" : "unreadable header: \(error)"
             return TriageDecision(fate: .rejected, modality: decision.modality, reason: reason, isMalformedInput: true)
         }
     }

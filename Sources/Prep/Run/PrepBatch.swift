@@ -10,22 +10,13 @@ import TacoCore
 /// gets the job as JSON on its standard input and prints its outcome as the last line of its standard
 /// output, prefixed by ``outcomePrefix``.
 public struct PrepBatch: Sendable {
-    /// The worker command: an executable and its arguments (`taco prep worker`).
-    public let worker: [String]
-    public let jobs: Int
-    public let force: Bool
-    /// ITK threads per worker.
-    public let threadsPerWorker: Int
+    /// The workers (`taco prep worker`), how many at once, and whether up-to-date sessions are redone.
+    public let settings: BatchSettings
 
     /// The worker's outcome line starts with this.
     public static let outcomePrefix = "TACO-SESSION-OUTCOME "
 
-    public init(worker: [String], jobs: Int, force: Bool, threadsPerWorker: Int) {
-        self.worker = worker
-        self.jobs = max(1, jobs)
-        self.force = force
-        self.threadsPerWorker = max(1, threadsPerWorker)
-    }
+    public init(_ settings: BatchSettings) { self.settings = settings }
 
     /// What happens, as it happens (called from the batch's threads, one call at a time).
     public enum Event: Sendable {
@@ -36,11 +27,11 @@ public struct PrepBatch: Sendable {
     /// Runs every job of `plan`; returns the outcomes in the plan's job order.
     public func run(_ plan: PrepPlan, events: @escaping @Sendable (Event) -> Void) -> [SessionOutcome] {
         let results = Locked([SessionOutcome?](repeating: nil, count: plan.jobs.count))
-        JobPool.run(count: plan.jobs.count, threads: jobs) { [self] index in
+        JobPool.run(count: plan.jobs.count, threads: settings.jobs) { [self] index in
             let job = plan.jobs[index]
             let start = Date()
             // Events are reported with the results' lock held, so that they arrive one at a time.
-            if !force, let done = SessionWorker.upToDate(job) {
+            if !settings.force, let done = SessionWorker.upToDate(job) {
                 results.withLock { $0[index] = done; events(.finished(index: index, job: job, outcome: done, seconds: 0)) }
                 return
             }
@@ -58,7 +49,7 @@ public struct PrepBatch: Sendable {
 
     /// One worker process for `job`.
     func runWorker(_ job: SessionJob) -> SessionOutcome {
-        let process = WorkerProcess(command: worker + ["--threads", String(threadsPerWorker)], outcomePrefix: Self.outcomePrefix)
+        let process = settings.process(outcomePrefix: Self.outcomePrefix)
         let paths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
         switch process.run(job: job, outcome: SessionOutcome.self, while: "while preparing this session", redact: { PreparedDataset.redacting($0, paths: paths) }) {
         case .success(let outcome): return outcome

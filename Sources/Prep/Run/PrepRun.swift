@@ -7,8 +7,8 @@ import TacoCore
 /// part file, and merge at once when the run has one part. The mirror of Correspond's `CorrespondRun`.
 ///
 /// ```swift
-/// let run = PrepRun(inputs: [dump], output: prepared, keyFile: key, options: PrepOptions(), jobs: 2,
-///                   worker: ["/usr/local/bin/taco", "prep", "worker"])
+/// let run = PrepRun(inputs: [dump], output: prepared, keyFile: key, options: PrepOptions(),
+///                   batch: BatchSettings(jobs: 2, worker: ["/usr/local/bin/taco", "prep", "worker"]))
 /// let summary = try run.run(planned: { full, part in print(part.jobs.count) }, events: { print($0) })
 /// ```
 public struct PrepRun: Sendable {
@@ -18,28 +18,17 @@ public struct PrepRun: Sendable {
     /// Classification rules (YAML); nil: the shipped rules.
     public let rulesFile: URL?
     public let options: PrepOptions
-    public let index: Int
-    public let count: Int
-    public let jobs: Int
-    public let force: Bool
-    /// The worker command (`taco prep worker`), without `--threads`.
-    public let worker: [String]
-    public let threadsPerWorker: Int
+    /// The part, the workers (`taco prep worker`) and whether up-to-date sessions are redone.
+    public let batch: BatchSettings
     public let version: String
 
-    public init(inputs: [URL], output: URL, keyFile: URL, rulesFile: URL? = nil, options: PrepOptions, index: Int = 0, count: Int = 1,
-                jobs: Int, force: Bool = false, worker: [String], threadsPerWorker: Int = 1, version: String = "") {
+    public init(inputs: [URL], output: URL, keyFile: URL, rulesFile: URL? = nil, options: PrepOptions, batch: BatchSettings, version: String = "") {
         self.inputs = inputs
         self.output = output
         self.keyFile = keyFile
         self.rulesFile = rulesFile
         self.options = options
-        self.index = index
-        self.count = count
-        self.jobs = jobs
-        self.force = force
-        self.worker = worker
-        self.threadsPerWorker = threadsPerWorker
+        self.batch = batch
         self.version = version
     }
 
@@ -67,11 +56,11 @@ public struct PrepRun: Sendable {
         triage.keepDiffusion = options.keepDiffusion
         triage.missingSliceTolerance = options.missingSliceTolerance
         let fullPlan = try PrepPlanner(triage: triage, key: key, options: options, output: output).plan(inputs)
+        let index = batch.index, count = batch.count
         let plan = fullPlan.shard(index, of: count)
         planned(fullPlan, plan)
 
-        let batch = PrepBatch(worker: worker, jobs: jobs, force: force, threadsPerWorker: threadsPerWorker)
-        let outcomes = batch.run(plan, events: events)
+        let outcomes = PrepBatch(batch).run(plan, events: events)
         let part = PrepPart(plan: plan, outcomes: outcomes, index: index, count: count, version: version, configuration: options.configuration)
         try part.write(in: output)
         if count == 1 { try PrepPart.merge(in: output, version: version) }

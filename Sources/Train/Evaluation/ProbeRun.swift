@@ -1,5 +1,6 @@
 import Foundation
 import Shards
+import TacoCore
 
 /// `taco probe`: frozen token features of every subject in the shards, a linear classifier of the atlas
 /// tissue labels (CSF, grey matter, white matter; background tokens left out) fitted on some subjects and
@@ -38,7 +39,7 @@ public struct ProbeRun: Sendable {
             }
             self.modality = modality
         } else {
-            self.modality = subjects.allSatisfy { $0.modalities.contains("T1w") } ? "T1w" : ""
+            self.modality = subjects.allSatisfy { $0.modalities.contains(Modality.t1w.rawValue) } ? Modality.t1w.rawValue : ""
         }
     }
 
