@@ -73,9 +73,10 @@ install: setup
 
 python-env: $(PYTHON_ENV)/.ready
 
-$(PYTHON_ENV)/.ready: requirements-test.txt
+$(PYTHON_ENV)/.ready: requirements-test.txt python/pyproject.toml
 	python3 -m venv $(PYTHON_ENV)
 	$(PYTHON_ENV)/bin/pip install -q -r requirements-test.txt
+	$(PYTHON_ENV)/bin/pip install -q -e ./python
 	touch $@
 
 clean:

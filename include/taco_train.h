@@ -77,7 +77,7 @@ int32_t taco_stream_state(taco_stream *stream, int64_t *epoch, int64_t *batch);
 /* Stops the background threads and frees the stream. */
 void taco_stream_close(taco_stream *stream);
 
-/* ---- Losses (DESIGN.md §1) ------------------------------------------------------------------------- */
+/* ---- Losses (docs/design.md §2) -------------------------------------------------------------------- */
 
 /* Intra-instance cross-modal triplet L_ab + L_ba of one subject's two views (tokens x channels each), with
  * gradients for both. negatives_ab / negatives_ba: int32[tokens][k] (Neg(i) of each direction), or NULL to
@@ -93,6 +93,15 @@ int32_t taco_loss_intra(const float *za, const float *zb, int32_t tokens, int32_
 int32_t taco_loss_inter(const float *a, int32_t tokens_a, const float *b, int32_t tokens_b, int32_t channels,
                         const int32_t *matches, const float *weights, int32_t match_count, int32_t k, float margin,
                         const int32_t *negatives, uint64_t seed, float *value, float *grad_b, int32_t *used_matches);
+
+/* The same two losses in float64 (for checks against another implementation; the negatives drawn from a seed
+ * are the same as the float32 functions draw). */
+int32_t taco_loss_intra_f64(const double *za, const double *zb, int32_t tokens, int32_t channels, int32_t k, double margin,
+                            const int32_t *negatives_ab, const int32_t *negatives_ba, uint64_t seed,
+                            double *value, double *grad_a, double *grad_b);
+int32_t taco_loss_inter_f64(const double *a, int32_t tokens_a, const double *b, int32_t tokens_b, int32_t channels,
+                            const int32_t *matches, const double *weights, int32_t match_count, int32_t k, double margin,
+                            const int32_t *negatives, uint64_t seed, double *value, double *grad_b, int32_t *used_matches);
 
 /* Reconstruction: mean squared error of output against input (count values each), gradient for output. */
 int32_t taco_loss_reconstruction(const float *output, const float *input, int64_t count, float *value, float *grad);

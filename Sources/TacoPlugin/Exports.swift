@@ -135,7 +135,7 @@ public func taco_stream_close(_ stream: OpaquePointer?) {
 
 // MARK: losses
 
-private func matrix(_ pointer: UnsafePointer<Float>?, rows: Int32, columns: Int32, _ name: String) throws -> Matrix<Float> {
+private func matrix<S: BLASScalar>(_ pointer: UnsafePointer<S>?, rows: Int32, columns: Int32, _ name: String) throws -> Matrix<S> {
     guard rows >= 0, columns > 0 else { throw LossInputError("\(name): \(rows) x \(columns) is not a feature matrix") }
     guard let pointer else { throw LossInputError("\(name) is NULL") }
     return Matrix(rows: Int(rows), columns: Int(columns), values: Array(UnsafeBufferPointer(start: pointer, count: Int(rows) * Int(columns))))
@@ -146,19 +146,19 @@ private func rows(_ pointer: UnsafePointer<Int32>?, count: Int, width: Int) -> [
     return (0..<count).map { r in (0..<width).map { Int(pointer[r * width + $0]) } }
 }
 
-private func copy(_ values: [Float], to out: UnsafeMutablePointer<Float>?) {
-    guard let out else { return }
+private func copy<S>(_ values: [S], to out: UnsafeMutablePointer<S>?) {
+    guard let out, !values.isEmpty else { return }
     values.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
 }
 
-@_cdecl("taco_loss_intra")
-public func taco_loss_intra(_ za: UnsafePointer<Float>?, _ zb: UnsafePointer<Float>?, _ tokens: Int32, _ channels: Int32, _ k: Int32, _ margin: Float,
-                            _ negativesAB: UnsafePointer<Int32>?, _ negativesBA: UnsafePointer<Int32>?, _ seed: UInt64,
-                            _ value: UnsafeMutablePointer<Float>?, _ gradA: UnsafeMutablePointer<Float>?, _ gradB: UnsafeMutablePointer<Float>?) -> Int32 {
+/// The intra-instance loss for float32 and float64 callers alike.
+private func intraLoss<S: BLASScalar>(_ za: UnsafePointer<S>?, _ zb: UnsafePointer<S>?, _ tokens: Int32, _ channels: Int32, _ k: Int32, _ margin: Double,
+                                      _ negativesAB: UnsafePointer<Int32>?, _ negativesBA: UnsafePointer<Int32>?, _ seed: UInt64,
+                                      _ value: UnsafeMutablePointer<S>?, _ gradA: UnsafeMutablePointer<S>?, _ gradB: UnsafeMutablePointer<S>?) -> Int32 {
     PluginErrors.guarded(failure: -1) {
         let a = try matrix(za, rows: tokens, columns: channels, "za"), b = try matrix(zb, rows: tokens, columns: channels, "zb")
-        let loss = IntraInstanceTriplet(neighbours: Int(k), margin: Double(margin))
-        let result: IntraInstanceTriplet.Result<Float>
+        let loss = IntraInstanceTriplet(neighbours: Int(k), margin: margin)
+        let result: IntraInstanceTriplet.Result<S>
         if let ab = rows(negativesAB, count: Int(tokens), width: Int(k)), let ba = rows(negativesBA, count: Int(tokens), width: Int(k)) {
             result = try loss.evaluate(a, b, negativesAB: ab, negativesBA: ba)
         } else {
@@ -173,19 +173,19 @@ public func taco_loss_intra(_ za: UnsafePointer<Float>?, _ zb: UnsafePointer<Flo
     }
 }
 
-@_cdecl("taco_loss_inter")
-public func taco_loss_inter(_ a: UnsafePointer<Float>?, _ tokensA: Int32, _ b: UnsafePointer<Float>?, _ tokensB: Int32, _ channels: Int32,
-                            _ matches: UnsafePointer<Int32>?, _ weights: UnsafePointer<Float>?, _ matchCount: Int32, _ k: Int32, _ margin: Float,
-                            _ negatives: UnsafePointer<Int32>?, _ seed: UInt64, _ value: UnsafeMutablePointer<Float>?,
-                            _ gradB: UnsafeMutablePointer<Float>?, _ usedMatches: UnsafeMutablePointer<Int32>?) -> Int32 {
+/// The inter-instance loss for float32 and float64 callers alike.
+private func interLoss<S: BLASScalar>(_ a: UnsafePointer<S>?, _ tokensA: Int32, _ b: UnsafePointer<S>?, _ tokensB: Int32, _ channels: Int32,
+                                      _ matches: UnsafePointer<Int32>?, _ weights: UnsafePointer<S>?, _ matchCount: Int32, _ k: Int32, _ margin: Double,
+                                      _ negatives: UnsafePointer<Int32>?, _ seed: UInt64, _ value: UnsafeMutablePointer<S>?,
+                                      _ gradB: UnsafeMutablePointer<S>?, _ usedMatches: UnsafeMutablePointer<Int32>?) -> Int32 {
     PluginErrors.guarded(failure: -1) {
         let featuresA = try matrix(a, rows: tokensA, columns: channels, "a"), featuresB = try matrix(b, rows: tokensB, columns: channels, "b")
         guard matchCount >= 0, matchCount == 0 || matches != nil else { throw LossInputError("matches is NULL") }
         let list = (0..<Int(matchCount)).map { i in
             TokenMatch(a: Int(matches![2 * i]), b: Int(matches![2 * i + 1]), weight: weights.map { Double($0[i]) } ?? 1)
         }
-        let loss = InterInstanceAlignment(neighbours: Int(k), margin: Double(margin))
-        let result: InterInstanceAlignment.Result<Float>
+        let loss = InterInstanceAlignment(neighbours: Int(k), margin: margin)
+        let result: InterInstanceAlignment.Result<S>
         if let explicit = rows(negatives, count: Int(matchCount), width: Int(k)) {
             result = try loss.evaluate(a: featuresA, b: featuresB, matches: list, negatives: explicit)
         } else {
@@ -197,6 +197,37 @@ public func taco_loss_inter(_ a: UnsafePointer<Float>?, _ tokensA: Int32, _ b: U
         usedMatches?.pointee = Int32(result.usedMatches)
         return 0
     }
+}
+
+@_cdecl("taco_loss_intra")
+public func taco_loss_intra(_ za: UnsafePointer<Float>?, _ zb: UnsafePointer<Float>?, _ tokens: Int32, _ channels: Int32, _ k: Int32, _ margin: Float,
+                            _ negativesAB: UnsafePointer<Int32>?, _ negativesBA: UnsafePointer<Int32>?, _ seed: UInt64,
+                            _ value: UnsafeMutablePointer<Float>?, _ gradA: UnsafeMutablePointer<Float>?, _ gradB: UnsafeMutablePointer<Float>?) -> Int32 {
+    intraLoss(za, zb, tokens, channels, k, Double(margin), negativesAB, negativesBA, seed, value, gradA, gradB)
+}
+
+@_cdecl("taco_loss_intra_f64")
+public func taco_loss_intra_f64(_ za: UnsafePointer<Double>?, _ zb: UnsafePointer<Double>?, _ tokens: Int32, _ channels: Int32, _ k: Int32,
+                                _ margin: Double, _ negativesAB: UnsafePointer<Int32>?, _ negativesBA: UnsafePointer<Int32>?, _ seed: UInt64,
+                                _ value: UnsafeMutablePointer<Double>?, _ gradA: UnsafeMutablePointer<Double>?,
+                                _ gradB: UnsafeMutablePointer<Double>?) -> Int32 {
+    intraLoss(za, zb, tokens, channels, k, margin, negativesAB, negativesBA, seed, value, gradA, gradB)
+}
+
+@_cdecl("taco_loss_inter")
+public func taco_loss_inter(_ a: UnsafePointer<Float>?, _ tokensA: Int32, _ b: UnsafePointer<Float>?, _ tokensB: Int32, _ channels: Int32,
+                            _ matches: UnsafePointer<Int32>?, _ weights: UnsafePointer<Float>?, _ matchCount: Int32, _ k: Int32, _ margin: Float,
+                            _ negatives: UnsafePointer<Int32>?, _ seed: UInt64, _ value: UnsafeMutablePointer<Float>?,
+                            _ gradB: UnsafeMutablePointer<Float>?, _ usedMatches: UnsafeMutablePointer<Int32>?) -> Int32 {
+    interLoss(a, tokensA, b, tokensB, channels, matches, weights, matchCount, k, Double(margin), negatives, seed, value, gradB, usedMatches)
+}
+
+@_cdecl("taco_loss_inter_f64")
+public func taco_loss_inter_f64(_ a: UnsafePointer<Double>?, _ tokensA: Int32, _ b: UnsafePointer<Double>?, _ tokensB: Int32, _ channels: Int32,
+                                _ matches: UnsafePointer<Int32>?, _ weights: UnsafePointer<Double>?, _ matchCount: Int32, _ k: Int32,
+                                _ margin: Double, _ negatives: UnsafePointer<Int32>?, _ seed: UInt64, _ value: UnsafeMutablePointer<Double>?,
+                                _ gradB: UnsafeMutablePointer<Double>?, _ usedMatches: UnsafeMutablePointer<Int32>?) -> Int32 {
+    interLoss(a, tokensA, b, tokensB, channels, matches, weights, matchCount, k, margin, negatives, seed, value, gradB, usedMatches)
 }
 
 @_cdecl("taco_loss_reconstruction")

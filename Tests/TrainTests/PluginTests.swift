@@ -3,7 +3,7 @@ import Testing
 import TacoCore
 @testable import Train
 
-/// libTacoTrain.so as a PyTorch trainer loads it: through ctypes from Python (python/taco_plugin.py), checked
+/// libTacoTrain.so as a PyTorch trainer loads it: through ctypes from Python (python/tacokit/plugin.py), checked
 /// by plugin_check.py against numpy loops of the losses and h5py's own reading of the crops.
 @Suite struct PluginTests {
     static let python: String? = ProcessInfo.processInfo.environment["TACO_PYTHON"]
@@ -25,6 +25,26 @@ import TacoCore
         defer { shards.remove() }
         let result = try Self.runPython("plugin_check.py", [Self.library.path, shards.folder.path])
         #expect(result.status == 0 && result.out.contains("ok"), "\(result.out)\n\(result.err)")
+    }
+
+    /// tacokit.torch's losses equal the Swift losses through the plugin, values and autograd gradients, in float64
+    /// and float32 (torch_check.py), with the edge cases and the reshape pitfall.
+    @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with torch and numpy (make test sets it)"))
+    func torchLossesEqualTheSwiftLossesThroughThePlugin() throws {
+        #expect(FileManager.default.fileExists(atPath: Self.library.path), "\(Self.library.path): build the TacoTrain product first (make test does)")
+        let result = try Self.runPython("torch_check.py", [Self.library.path])
+        #expect(result.status == 0 && result.out.contains("ok"), "\(result.out)\n\(result.err)")
+    }
+
+    /// docs/pytorch.md's example as written: steps of the model with TopologyLoss on the plugin's stream.
+    @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with torch and numpy (make test sets it)"))
+    func theTorchExampleTrainsOnTheStream() throws {
+        let shards = try SyntheticShards(count: 4, perShard: 2)
+        defer { shards.remove() }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../python/examples/torch_step.py")
+        let result = try Self.runPython(example.standardizedFileURL.path, [shards.folder.path, "2"])
+        let steps = result.out.split(separator: "\n").filter { $0.hasPrefix("step ") }
+        #expect(result.status == 0 && steps.count == 2 && !result.out.contains("nan"), "\(result.out)\n\(result.err)")
     }
 
     /// The plugin runs inside a trainer's process and reads only shards: it must not pull ITK or GDCM in.
@@ -49,7 +69,8 @@ import TacoCore
     static func runPython(_ script: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python!)
-        process.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(script).path] + arguments
+        let path = script.hasPrefix("/") ? script : URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(script).path
+        process.arguments = [path] + arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

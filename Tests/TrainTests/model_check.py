@@ -1,13 +1,14 @@
 """Independent check of TacoKit's model file and forward pass, in numpy only (no torch needed).
 
 Reads a model.safetensors by the public format (8-byte length, JSON header, raw data), rebuilds the network
-that python/taco_model.py declares (same parameter names, PyTorch's layouts: Conv3d (out, in, kz, ky, kx),
+that python/tacokit/torch/model.py declares (same parameter names, PyTorch's layouts: Conv3d (out, in, kz, ky, kx),
 ConvTranspose3d (in, out, 2, 2, 2), GroupNorm weight/bias, (N, C, D, H, W) tensors) with loops written here, and
 compares its tokens and reconstruction with the Swift forward pass saved beside the file.
 
 usage: model_check.py MODEL.safetensors INPUT.f32 TOKENS.f32 OUTPUT.f32 N D H W
 """
 import json
+import os
 import struct
 import sys
 
@@ -110,20 +111,18 @@ def main():
     output_error = np.abs(output - swift_output).max() / np.abs(output).max()
     assert token_error < 1e-4, f"tokens differ: relative {token_error}"
     assert output_error < 1e-4, f"reconstruction differs: relative {output_error}"
-    names = {k for k in tensors}
-    try:
-        sys.path.insert(0, sys.argv[9]) if len(sys.argv) > 9 else None
-        import torch  # noqa: F401  (only where torch is installed)
-        from taco_model import TacoEncoderDecoder
-        module = TacoEncoderDecoder(model)
-        assert set(module.state_dict().keys()) == names, "the PyTorch module's names differ"
-        module.load_state_dict({k: torch.from_numpy(v).float() for k, v in tensors.items()}, strict=True)
-        with torch.no_grad():
-            tt, to = module(torch.from_numpy(x).float())
-        assert np.abs(tt.numpy() - tokens).max() / np.abs(tokens).max() < 1e-4
-        print("torch module agrees")
-    except ImportError:
-        print("torch not installed: the PyTorch module itself not run")
+    # The PyTorch module, loaded as a user loads it (safetensors, strict), against the Swift forward.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    import torch
+    from tacokit.torch import load_taco_model
+    module = load_taco_model(model_path).double()
+    assert set(module.state_dict().keys()) == set(tensors), "the PyTorch module's names differ"
+    with torch.no_grad():
+        torch_tokens, torch_output = module(torch.from_numpy(x))
+    for name, ours, theirs in [("tokens", torch_tokens.numpy(), swift_tokens), ("reconstruction", torch_output.numpy(), swift_output)]:
+        error = np.abs(ours - theirs).max() / np.abs(theirs).max()
+        assert error < 1e-4, f"torch {name} differ from Swift's: relative {error}"
+    print("torch module agrees with the Swift forward")
     print(f"ok: tokens {tokens.shape} relative error {token_error:.2e}, reconstruction {output.shape} {output_error:.2e}")
 
 

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
-from taco_plugin import TacoError, TacoPlugin  # noqa: E402
+from tacokit import TacoError, TacoPlugin  # noqa: E402
 
 library, shards = sys.argv[1], sys.argv[2]
 taco = TacoPlugin(library)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from taco_plugin import TacoPlugin  # noqa: E402
+from tacokit import TacoPlugin  # noqa: E402
 
 shards, library = sys.argv[1], sys.argv[2]
 taco = TacoPlugin(library)

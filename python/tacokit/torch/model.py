@@ -3,7 +3,7 @@
 Same architecture, parameter names and shapes as TacoKit's Swift model (Sources/Train/Model/EncoderDecoder.swift),
 so `load_taco_weights` is a plain `load_state_dict(strict=True)`:
 
-    from taco_model import load_taco_model
+    from tacokit.torch import load_taco_model
     model = load_taco_model("run/model.safetensors")     # or a checkpoint: optimiser state is ignored
     tokens, reconstruction = model(x)                      # x: (N, 1, D, H, W), z-scored like the shards
     z = tokens.flatten(2).transpose(1, 2)                  # (N, T, C), position-major as docs/design.md's Z

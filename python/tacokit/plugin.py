@@ -1,7 +1,7 @@
 """TacoKit's trainer plugin (libTacoTrain.so, include/taco_train.h) from Python, through ctypes and numpy.
 
-    from taco_plugin import TacoPlugin
-    taco = TacoPlugin("/path/to/libTacoTrain.so")
+    from tacokit import TacoPlugin
+    taco = TacoPlugin()                           # the library inside the package, or $TACO_TRAIN_LIBRARY
     with taco.stream("shards/dataset.json", batch_size=4, roi=[96, 96, 96], token_stride=8) as stream:
         for batch in stream:                      # one epoch; stream.state() to save for resuming
             views = batch["views"]                # (samples, 2, z, y, x) float32
@@ -16,8 +16,7 @@ import json
 
 import numpy as np
 
-_f32 = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
-
+from ._library import library_path
 
 class TacoError(RuntimeError):
     """A failure reported by the plugin, with its message (file and subject named where one is at fault)."""
@@ -36,14 +35,15 @@ def _ptr(array, ctype=ctypes.c_float):
 class TacoPlugin:
     """The library's functions with numpy arrays in and out."""
 
-    def __init__(self, path):
-        lib = ctypes.CDLL(path)
+    def __init__(self, path=None):
+        lib = ctypes.CDLL(str(path or library_path()))
         lib.taco_plugin_version.restype = ctypes.c_int32
         lib.taco_plugin_last_error.restype = ctypes.c_char_p
         lib.taco_stream_open.restype = ctypes.c_void_p
         lib.taco_stream_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         for name in ["taco_stream_next", "taco_stream_images", "taco_stream_tokens", "taco_stream_pairs", "taco_stream_describe",
-                     "taco_stream_state", "taco_loss_intra", "taco_loss_inter", "taco_loss_reconstruction", "taco_match_features"]:
+                     "taco_stream_state", "taco_loss_intra", "taco_loss_inter", "taco_loss_intra_f64", "taco_loss_inter_f64",
+                     "taco_loss_reconstruction", "taco_match_features"]:
             getattr(lib, name).restype = ctypes.c_int32
         lib.taco_stream_close.argtypes = [ctypes.c_void_p]
         self.lib = lib
@@ -60,26 +60,32 @@ class TacoPlugin:
         return Stream(self, manifest, options)
 
     def loss_intra(self, za, zb, k=5, margin=0.05, negatives_ab=None, negatives_ba=None, seed=0):
-        """L_ab + L_ba and the gradients for both views."""
-        za, zb = np.ascontiguousarray(za, np.float32), np.ascontiguousarray(zb, np.float32)
+        """L_ab + L_ba and the gradients for both views, in the inputs' precision (float32, or float64)."""
+        double = np.asarray(za).dtype == np.float64
+        dtype, scalar = (np.float64, ctypes.c_double) if double else (np.float32, ctypes.c_float)
+        za, zb = np.ascontiguousarray(za, dtype), np.ascontiguousarray(zb, dtype)
         t, c = za.shape
-        value, ga, gb = ctypes.c_float(), np.empty_like(za), np.empty_like(zb)
+        value, ga, gb = scalar(), np.empty_like(za), np.empty_like(zb)
         nab = None if negatives_ab is None else np.ascontiguousarray(negatives_ab, np.int32)
         nba = None if negatives_ba is None else np.ascontiguousarray(negatives_ba, np.int32)
-        self._check(self.lib.taco_loss_intra(_ptr(za), _ptr(zb), t, c, k, ctypes.c_float(margin), _ptr(nab, ctypes.c_int32),
-                                             _ptr(nba, ctypes.c_int32), ctypes.c_uint64(seed), ctypes.byref(value), _ptr(ga), _ptr(gb)))
+        function = self.lib.taco_loss_intra_f64 if double else self.lib.taco_loss_intra
+        self._check(function(_ptr(za, scalar), _ptr(zb, scalar), t, c, k, scalar(margin), _ptr(nab, ctypes.c_int32),
+                             _ptr(nba, ctypes.c_int32), ctypes.c_uint64(seed), ctypes.byref(value), _ptr(ga, scalar), _ptr(gb, scalar)))
         return value.value, ga, gb
 
     def loss_inter(self, a, b, matches, weights=None, k=5, margin=0.4, negatives=None, seed=0):
-        """L_pq, the gradient for B, and how many matches had positives."""
-        a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
+        """L_pq, the gradient for B, and how many matches had positives, in the inputs' precision."""
+        double = np.asarray(a).dtype == np.float64
+        dtype, scalar = (np.float64, ctypes.c_double) if double else (np.float32, ctypes.c_float)
+        a, b = np.ascontiguousarray(a, dtype), np.ascontiguousarray(b, dtype)
         matches = np.ascontiguousarray(matches, np.int32).reshape(-1, 2)
-        w = None if weights is None else np.ascontiguousarray(weights, np.float32)
+        w = None if weights is None else np.ascontiguousarray(weights, dtype)
         n = None if negatives is None else np.ascontiguousarray(negatives, np.int32)
-        value, used, gb = ctypes.c_float(), ctypes.c_int32(), np.empty_like(b)
-        self._check(self.lib.taco_loss_inter(_ptr(a), a.shape[0], _ptr(b), b.shape[0], a.shape[1], _ptr(matches, ctypes.c_int32), _ptr(w),
-                                             len(matches), k, ctypes.c_float(margin), _ptr(n, ctypes.c_int32), ctypes.c_uint64(seed),
-                                             ctypes.byref(value), _ptr(gb), ctypes.byref(used)))
+        value, used, gb = scalar(), ctypes.c_int32(), np.empty_like(b)
+        function = self.lib.taco_loss_inter_f64 if double else self.lib.taco_loss_inter
+        self._check(function(_ptr(a, scalar), a.shape[0], _ptr(b, scalar), b.shape[0], a.shape[1], _ptr(matches, ctypes.c_int32),
+                             _ptr(w, scalar), len(matches), k, scalar(margin), _ptr(n, ctypes.c_int32), ctypes.c_uint64(seed),
+                             ctypes.byref(value), _ptr(gb, scalar), ctypes.byref(used)))
         return value.value, gb, used.value
 
     def loss_reconstruction(self, output, target):
