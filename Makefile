@@ -7,7 +7,7 @@ PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
 PYTHON_ENV   := .build-python
 
-.PHONY: setup build test demo bench bench-correspond bench-train plugin install python-env clean
+.PHONY: setup build test demo bench bench-correspond bench-train bench-pytorch plugin install python-env clean
 
 setup:
 	@scripts/setup.sh
@@ -54,6 +54,11 @@ bench-correspond: setup python-env
 bench-train: setup
 	$(SWIFT) build -j $(JOBS) -c release --product TrainBenchmarks
 	.build/release/TrainBenchmarks
+
+## tacokit.torch's losses against the plugin's and against per-token Python loops (T = 512, C = 256).
+bench-pytorch: setup python-env
+	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
+	$(PYTHON_ENV)/bin/python Benchmarks/pytorch/losses.py .build/release/libTacoTrain.so
 
 ## The trainer plugin (libTacoTrain.so + include/taco_train.h) for PyTorch and other trainers: docs/plugin.md.
 plugin: setup
