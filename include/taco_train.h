@@ -34,6 +34,9 @@ typedef struct taco_stream taco_stream;
  *   roi ([96, 96, 96], x y z), token_stride (8), flips (true), rotations (true),
  *   intensity_scale ([0.9, 1.1]), intensity_shift ([-0.1, 0.1]), match_radius (mm; default one token spacing),
  *   max_pairs (6), shuffle_buffer (16), prefetch (4), threads (2), skip_corrupt (false),
+ *   equal_batches (false: every rank then gets the same number of batches per epoch, as DDP needs),
+ *   batch_step / batch_offset (1 / 0: give every step-th batch of the rank's epoch from the offset on, the share of one
+ *   of batch_step DataLoader workers),
  *   epoch / batch (0 / 0: where to resume, as taco_stream_state gave it).
  * Returns NULL on failure. */
 taco_stream *taco_stream_open(const char *manifest, const char *options_json);

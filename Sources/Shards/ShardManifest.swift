@@ -19,6 +19,14 @@ public struct ShardManifest: Sendable, Codable, Equatable {
         /// (x, y, z) voxels.
         public let shape: [Int]
         public let flags: [String]
+
+        public init(key: String, shard: String, modalities: [String], shape: [Int], flags: [String]) {
+            self.key = key
+            self.shard = shard
+            self.modalities = modalities
+            self.shape = shape
+            self.flags = flags
+        }
     }
 
     public var format = "taco-shard-manifest"

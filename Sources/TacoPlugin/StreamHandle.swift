@@ -11,7 +11,8 @@ final class StreamHandle {
         let object = try optionsJSON.flatMap { $0.isEmpty ? nil : try JSONSerialization.jsonObject(with: Data($0.utf8)) } ?? [String: Any]()
         guard let options = object as? [String: Any] else { throw StreamError("options must be a JSON object") }
         let known: Set<String> = ["batch_size", "seed", "rank", "world_size", "roi", "token_stride", "flips", "rotations", "intensity_scale",
-                                  "intensity_shift", "match_radius", "max_pairs", "shuffle_buffer", "prefetch", "threads", "skip_corrupt", "epoch", "batch"]
+                                  "intensity_shift", "match_radius", "max_pairs", "shuffle_buffer", "prefetch", "threads", "skip_corrupt", "epoch", "batch",
+                                  "equal_batches", "batch_step", "batch_offset"]
         if let unknown = options.keys.first(where: { !known.contains($0) }) { throw StreamError("unknown option '\(unknown)'") }
         func int(_ key: String) throws -> Int? {
             guard let value = options[key] else { return nil }
@@ -38,7 +39,9 @@ final class StreamHandle {
         if let radius = options["match_radius"] { sampling.matchRadius = (radius as? NSNumber)?.doubleValue }
         sampling.maxPairs = try int("max_pairs") ?? sampling.maxPairs
         let streamOptions = StreamOptions(batchSize: try int("batch_size") ?? 2, seed: UInt64(try int("seed") ?? 0), rank: try int("rank"),
-                                          worldSize: try int("world_size"), shuffleBuffer: try int("shuffle_buffer") ?? 16,
+                                          worldSize: try int("world_size"), equalBatchCounts: try bool("equal_batches", false),
+                                          batchStep: try int("batch_step") ?? 1, batchOffset: try int("batch_offset") ?? 0,
+                                          shuffleBuffer: try int("shuffle_buffer") ?? 16,
                                           prefetch: try int("prefetch") ?? 4, threads: try int("threads") ?? 2,
                                           skipCorrupt: try bool("skip_corrupt", false), sampling: sampling)
         stream = try BatchStream(dataset: ShardDataset(manifest: URL(fileURLWithPath: manifest)), options: streamOptions,

@@ -36,6 +36,15 @@ import TacoCore
         #expect(result.status == 0 && result.out.contains("ok"), "\(result.out)\n\(result.err)")
     }
 
+    /// tacokit.torch.TacoDataset in torch's DataLoader: ranks x workers, worker counts, resume, views (dataset_check.py).
+    @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with torch, numpy and h5py (make test sets it)"))
+    func theTorchDatasetPartitionsResumesAndReadsWhatTheShardHolds() throws {
+        let shards = try SyntheticShards(count: 11, perShard: 4)
+        defer { shards.remove() }
+        let result = try Self.runPython("dataset_check.py", [Self.library.path, shards.folder.path])
+        #expect(result.status == 0 && result.out.contains("ok"), "\(result.out)\n\(result.err)")
+    }
+
     /// docs/pytorch.md's example as written: steps of the model with TopologyLoss on the plugin's stream.
     @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with torch and numpy (make test sets it)"))
     func theTorchExampleTrainsOnTheStream() throws {

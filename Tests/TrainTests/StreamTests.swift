@@ -121,6 +121,27 @@ import Testing
         #expect(one.allSatisfy { batch in batch.filter { $0.contains("->") }.count == 6 || batch.count < 9 })
     }
 
+    /// Data-parallel ranks must stop together: with equal batch counts every rank of every world size gets the
+    /// same number of batches, none larger than the batch size, and every subject still once per epoch.
+    @Test func equalBatchCountsGiveEveryRankTheSameNumberOfBatchesAndEverySampleOnce() throws {
+        let shards = (0..<4).map { "shard-\($0).h5" }
+        for subjects in [7, 11, 12, 13] {
+            let manifest = (0..<subjects).map { ShardManifest.Subject(key: "sub-\($0)_ses-1", shard: shards[$0 % 4], modalities: ["T1w", "T2w"],
+                                                                     shape: [8, 8, 8], flags: []) }
+            for (world, batchSize) in [(2, 2), (3, 2), (4, 3), (2, 4)] {
+                let plans = (0..<world).map {
+                    EpochPlan(subjects: manifest, shards: shards, seed: 3, epoch: 1, rank: $0, worldSize: world, shuffleBuffer: 4,
+                              batchSize: batchSize, equalBatchCounts: true)
+                }
+                let counts = Set(plans.map(\.batches.count))
+                #expect(counts.count == 1, "\(subjects) subjects, \(world) ranks, batches of \(batchSize): counts \(counts)")
+                #expect(plans.allSatisfy { $0.batches.allSatisfy { !$0.isEmpty && $0.count <= batchSize } })
+                let keys = plans.flatMap { $0.batches.flatMap { $0.map(\.key) } }
+                #expect(keys.sorted() == manifest.map(\.key).sorted(), "every subject exactly once")
+            }
+        }
+    }
+
     @Test func aStreamResumedFromASavedStateContinuesTheSameSequence() throws {
         let shards = try SyntheticShards(count: 7, perShard: 3)
         defer { shards.remove() }

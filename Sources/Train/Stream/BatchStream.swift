@@ -56,26 +56,33 @@ public final class BatchStream: @unchecked Sendable {
     /// This rank's plan for `epoch`.
     public func plan(epoch: Int) -> EpochPlan {
         EpochPlan(subjects: eligible, shards: dataset.manifest.shards.map(\.name), seed: options.seed, epoch: epoch, rank: options.rank,
-                  worldSize: options.worldSize, shuffleBuffer: options.shuffleBuffer, batchSize: options.batchSize)
+                  worldSize: options.worldSize, shuffleBuffer: options.shuffleBuffer, batchSize: options.batchSize,
+                  equalBatchCounts: options.equalBatchCounts)
     }
 
     /// The next batch of the current epoch, or nil at its end (the state then moves to the next epoch).
     public func next() throws -> TrainingBatch? {
         if producer == nil {
             let plan = plan(epoch: state.epoch), epoch = state.epoch
-            producer = EpochProducer(batches: plan.batches.count, start: state.batch, depth: options.prefetch, threads: options.threads) {
-                [sampler, options, damaged] index in
-                try Self.batch(plan.batches[index], state: StreamState(epoch: epoch, batch: index), sampler: sampler, options: options, damaged: damaged)
+            // This stream's batches of the epoch: from the saved one (the first of its share at or after it), every step-th.
+            let step = options.batchStep
+            let first = state.batch + (options.batchOffset - state.batch % step + step) % step
+            let indices = Array(Swift.stride(from: first, to: plan.batches.count, by: step))
+            producer = EpochProducer(batches: indices.count, start: 0, depth: options.prefetch, threads: options.threads) {
+                [sampler, options, damaged] position in
+                let index = indices[position]
+                return try Self.batch(plan.batches[index], state: StreamState(epoch: epoch, batch: index), sampler: sampler, options: options,
+                                      damaged: damaged)
             }
         }
         guard let result = producer!.take() else {
             producer = nil
-            state = StreamState(epoch: state.epoch + 1, batch: 0)
+            state = StreamState(epoch: state.epoch + 1, batch: options.batchOffset)
             return nil
         }
         do {
             let batch = try result.get()
-            state.batch += 1
+            state.batch = batch.state.batch + options.batchStep
             return batch
         } catch {
             producer?.stop()
@@ -141,6 +148,8 @@ final class EpochProducer: @unchecked Sendable {
     private var nextToTake: Int
     private var results: [Int: Result<TrainingBatch, any Error>] = [:]
     private var stopped = false
+    /// Producing threads that have not returned yet.
+    private var running = 0
 
     init(batches count: Int, start: Int, depth: Int, threads: Int, build: @escaping @Sendable (Int) throws -> TrainingBatch) {
         self.count = count
@@ -148,6 +157,7 @@ final class EpochProducer: @unchecked Sendable {
         self.build = build
         nextToBuild = start
         nextToTake = start
+        running = threads
         for _ in 0..<threads {
             let thread = Thread { [self] in work() }
             thread.name = "taco-stream"
@@ -160,6 +170,8 @@ final class EpochProducer: @unchecked Sendable {
             condition.lock()
             while !stopped, nextToBuild < count, nextToBuild >= nextToTake + depth { condition.wait() }
             if stopped || nextToBuild >= count {
+                running -= 1
+                condition.broadcast()
                 condition.unlock()
                 return
             }
@@ -186,11 +198,16 @@ final class EpochProducer: @unchecked Sendable {
         return result
     }
 
+    /// Stops producing and waits until every producing thread has returned (a batch being read is finished
+    /// first), so that no thread of the stream touches HDF5 after the stream is closed: a process that forks
+    /// then (a DataLoader starting its workers) copies no lock held by a thread it does not have.
     func stop() {
         condition.lock()
         stopped = true
         results.removeAll()
         condition.broadcast()
+        while running > 0 { condition.wait() }
+        results.removeAll()
         condition.unlock()
     }
 }

@@ -16,11 +16,16 @@ public struct EpochPlan: Sendable, Equatable {
         public let sequence: Int
     }
 
-    /// This rank's samples in order, grouped in batches (the last one may be smaller).
+    /// This rank's samples in order, grouped in batches (the last one may be smaller; with equal batch counts,
+    /// sizes spread as evenly as possible).
     public let batches: [[Entry]]
 
+    /// With `equalBatchCounts`, every rank gets the same number of batches, `ceil(ceil(N / worldSize) / batchSize)`,
+    /// its share split into that many batches whose sizes differ by at most one (none larger than `batchSize`):
+    /// data-parallel ranks that stop at different counts wait for each other for ever. A share smaller than that
+    /// count (batches of one only) ends with batches that repeat its first sample.
     public init(subjects: [ShardManifest.Subject], shards: [String], seed: UInt64, epoch: Int, rank: Int, worldSize: Int,
-                shuffleBuffer: Int, batchSize: Int) {
+                shuffleBuffer: Int, batchSize: Int, equalBatchCounts: Bool = false) {
         precondition(worldSize > 0 && (0..<worldSize).contains(rank) && batchSize > 0)
         var rng = SeededGenerator(seed: seed).stream(epoch)
         var shardOrder = shards
@@ -36,6 +41,22 @@ public struct EpochPlan: Sendable, Equatable {
         }
         while !buffer.isEmpty { sequence.append(buffer.remove(at: rng.integer(0...buffer.count - 1))) }
         let mine = sequence.enumerated().filter { $0.offset % worldSize == rank }.map { Entry(key: $0.element, sequence: $0.offset) }
-        batches = stride(from: 0, to: mine.count, by: batchSize).map { Array(mine[$0..<min($0 + batchSize, mine.count)]) }
+        guard equalBatchCounts else {
+            batches = stride(from: 0, to: mine.count, by: batchSize).map { Array(mine[$0..<min($0 + batchSize, mine.count)]) }
+            return
+        }
+        let largestShare = (sequence.count + worldSize - 1) / worldSize
+        let count = (largestShare + batchSize - 1) / batchSize
+        guard !mine.isEmpty else {
+            batches = []
+            return
+        }
+        var split: [[Entry]] = [], start = 0
+        for b in 0..<count {
+            let size = mine.count / count + (b < mine.count % count ? 1 : 0)
+            split.append(size > 0 ? Array(mine[start..<(start + size)]) : [mine[0]])
+            start += size
+        }
+        batches = split
     }
 }

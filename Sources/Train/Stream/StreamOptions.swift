@@ -8,6 +8,12 @@ public struct StreamOptions: Sendable, Equatable {
     /// This process's rank and the number of ranks (torchrun's RANK and WORLD_SIZE by default).
     public var rank: Int
     public var worldSize: Int
+    /// Every rank gets the same number of batches per epoch (``EpochPlan``), as data-parallel training needs.
+    public var equalBatchCounts: Bool
+    /// This stream gives every `batchStep`-th batch of the rank's epoch, starting each epoch at `batchOffset`: the
+    /// share of one of `batchStep` loader workers, which together give the rank's batches in order.
+    public var batchStep: Int
+    public var batchOffset: Int
     /// Subjects in the within-shard shuffle buffer.
     public var shuffleBuffer: Int
     /// Batches prepared ahead of the consumer (memory is bounded by this, never by the dataset).
@@ -19,10 +25,14 @@ public struct StreamOptions: Sendable, Equatable {
     public var skipCorrupt: Bool
     public var sampling: SamplingOptions
 
-    public init(batchSize: Int = 2, seed: UInt64 = 0, rank: Int? = nil, worldSize: Int? = nil, shuffleBuffer: Int = 16, prefetch: Int = 4,
-                threads: Int = 2, skipCorrupt: Bool = false, sampling: SamplingOptions = SamplingOptions(),
+    public init(batchSize: Int = 2, seed: UInt64 = 0, rank: Int? = nil, worldSize: Int? = nil, equalBatchCounts: Bool = false,
+                batchStep: Int = 1, batchOffset: Int = 0,
+                shuffleBuffer: Int = 16, prefetch: Int = 4, threads: Int = 2, skipCorrupt: Bool = false, sampling: SamplingOptions = SamplingOptions(),
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.batchSize = batchSize
+        self.equalBatchCounts = equalBatchCounts
+        self.batchStep = batchStep
+        self.batchOffset = batchOffset
         self.seed = seed
         self.rank = rank ?? environment["RANK"].flatMap(Int.init) ?? 0
         self.worldSize = worldSize ?? environment["WORLD_SIZE"].flatMap(Int.init) ?? 1
@@ -39,6 +49,9 @@ public struct StreamOptions: Sendable, Equatable {
         guard batchSize > 0 else { throw StreamError("the batch size must be at least 1") }
         guard worldSize > 0, (0..<worldSize).contains(rank) else { throw StreamError("rank \(rank) is not in a world of \(worldSize)") }
         guard prefetch > 0, threads > 0 else { throw StreamError("prefetch depth and threads must be at least 1") }
+        guard batchStep > 0, (0..<batchStep).contains(batchOffset) else {
+            throw StreamError("batch offset \(batchOffset) is not one of \(batchStep) workers' (0 to \(batchStep - 1))")
+        }
     }
 }
 
