@@ -17,6 +17,9 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from tacokit.torch import TacoDataset  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shard_boxes import image_box  # noqa: E402
+
 # Started by the Swift test runner, this process inherits the runner thread's blocked signals: DataLoader workers
 # would then ignore the SIGTERM that ends them at exit, and the process would wait for them for ever.
 signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -79,13 +82,8 @@ for batch in reference:
         with h5py.File(os.path.join(shards, sample["shard"]), "r") as f:
             g = f["subjects"][sample["key"]]
             modalities = list(g.attrs["modalities"])
-            ox, oy, oz = sample["origin"]
             for view in range(2):
-                m = modalities.index(sample["modalities"][view])
-                expected = np.zeros((16, 16, 16), np.float32)
-                src = g["image"][m, max(oz, 0):oz + 16, max(oy, 0):oy + 16, max(ox, 0):ox + 16].astype(np.float32)
-                expected[max(-oz, 0):max(-oz, 0) + src.shape[0], max(-oy, 0):max(-oy, 0) + src.shape[1],
-                         max(-ox, 0):max(-ox, 0) + src.shape[2]] = src
+                expected = image_box(g, modalities.index(sample["modalities"][view]), sample["origin"], 16)
                 assert np.array_equal(batch["views"][s, view, 0].numpy(), expected), (sample, view)
 
 # Two epochs with pinned memory and persistent workers: each epoch complete, the order new.

@@ -13,6 +13,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
 from tacokit import TacoError, TacoPlugin  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shard_boxes import image_box  # noqa: E402
+
 library, shards = sys.argv[1], sys.argv[2]
 taco = TacoPlugin(library)
 rng = np.random.default_rng(4)
@@ -115,12 +118,8 @@ for batch in batches:
         with h5py.File(os.path.join(shards, sample["shard"]), "r") as f:
             g = f["subjects"][sample["key"]]
             modalities = list(g.attrs["modalities"])
-            ox, oy, oz = sample["origin"]
             for view in range(2):
-                m = modalities.index(sample["modalities"][view])
-                box = np.zeros((16, 16, 16), np.float32)
-                src = g["image"][m, max(oz, 0):oz + 16, max(oy, 0):oy + 16, max(ox, 0):ox + 16].astype(np.float32)
-                box[max(-oz, 0):max(-oz, 0) + src.shape[0], max(-oy, 0):max(-oy, 0) + src.shape[1], max(-ox, 0):max(-ox, 0) + src.shape[2]] = src
+                box = image_box(g, modalities.index(sample["modalities"][view]), sample["origin"], 16)
                 # Orientation: output axis j reads input axis axes[j], reversed when flipped[j]; arrays are (z, y, x).
                 axes, flipped = sample["orientation"]["axes"], sample["orientation"]["flipped"]
                 out = np.empty_like(box)

@@ -1,0 +1,13 @@
+"""A box of a subject's image as h5py reads it from a TacoKit shard: the independent reading the checks compare
+the plugin's crops with."""
+import numpy as np
+
+
+def image_box(group, modality, origin, size):
+    """Modality `modality` (index) of `group` (/subjects/<key>) at voxel `origin` (x, y, z), `size` voxels per axis,
+    as (z, y, x) float32, zero where the box overhangs the volume."""
+    ox, oy, oz = origin
+    box = np.zeros((size, size, size), np.float32)
+    src = group["image"][modality, max(oz, 0):oz + size, max(oy, 0):oy + size, max(ox, 0):ox + size].astype(np.float32)
+    box[max(-oz, 0):max(-oz, 0) + src.shape[0], max(-oy, 0):max(-oy, 0) + src.shape[1], max(-ox, 0):max(-ox, 0) + src.shape[2]] = src
+    return box
