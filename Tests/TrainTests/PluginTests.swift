@@ -56,6 +56,47 @@ import TacoCore
         #expect(result.status == 0 && steps.count == 2 && !result.out.contains("nan"), "\(result.out)\n\(result.err)")
     }
 
+    /// python/examples/pretrain.py under `torchrun --nproc_per_node 2` (pretrain_check.py: identical ranks, finite
+    /// losses, stop and resume equal to an uninterrupted run, MONAI's SwinUNETR for a step); then its run as
+    /// `taco probe` reads it: the weights give Swift's forward the torch model's tokens, the checkpoint restores
+    /// step, optimiser and stream position, the probe scores held-out subjects, and a SwinUNETR run is refused.
+    @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with torch, safetensors and monai (make test sets it)"))
+    func pretrainUnderTorchrunKeepsTheRanksEqualResumesExactlyAndTacoReadsItsRun() throws {
+        let shards = try SyntheticShards(count: 6, perShard: 3, size: SIMD3(64, 64, 64))
+        defer { shards.remove() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-pretrain-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try Self.runPython("pretrain_check.py", [Self.library.path, shards.folder.path, folder.path])
+        try #require(result.status == 0 && result.out.contains("ok:"), "\(result.out)\n\(result.err)")
+
+        let run = folder.appendingPathComponent("whole")
+        let trained = try TrainedModel(contentsOf: run)
+        #expect(trained.step == 4 && trained.configuration.model.channels == [8, 16, 32] && trained.configuration.crop == [32, 32, 32])
+        func floats(_ name: String) throws -> [Float] {
+            let data = try Data(contentsOf: run.appendingPathComponent(name))
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        let input = FeatureMap(channels: 1, batch: 2, size: SIMD3(16, 16, 16), values: try floats("probe-input.f32"))
+        let tokens = try trained.model.forward(input, parameters: trained.parameters).output(of: trained.model.tokenNode).values
+        let expected = try floats("probe-tokens.f32")
+        try #require(tokens.count == expected.count)
+        let scale = expected.map { abs($0) }.max() ?? 1
+        let worst = zip(tokens, expected).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-4 * scale, "Swift's forward of the torch-trained weights differs from torch's by \(worst) (scale \(scale))")
+
+        let checkpoint = try TrainingCheckpoint(contentsOf: run.appendingPathComponent("checkpoints/step-0000004.safetensors"))
+        #expect(checkpoint.step == 4 && checkpoint.optimizer.steps == 4 && checkpoint.skipped == 0 && checkpoint.parameters == trained.parameters)
+        #expect(checkpoint.optimizer.secondMoments.allSatisfy { $0.contains { $0 > 0 } })
+
+        let probe = try ProbeRun(shards: shards.folder, heldOut: 2).evaluate(trained, name: "pretrain.py")
+        #expect(probe.heldOutTokens > 0 && probe.trainingTokens > 0)
+
+        #expect {
+            _ = try TrainedModel(contentsOf: folder.appendingPathComponent("swin"))
+        } throws: { "\($0)".contains("swinunetr model") && "\($0)".contains("model.safetensors") }
+    }
+
     /// The plugin runs inside a trainer's process and reads only shards: it must not pull ITK or GDCM in.
     /// `ldd` lists every shared library the loader would map for it, direct and indirect.
     @Test func theLibraryLinksNoITKOrGDCM() throws {

@@ -18,6 +18,8 @@ public struct SafeTensors: Sendable, Equatable {
 
     public var tensors: [Tensor]
     public var metadata: [String: String]
+    /// Tensors of a file read whose dtype is not F32 (name: dtype), which TacoKit does not read.
+    public private(set) var otherTypes: [String: String] = [:]
 
     public init(tensors: [Tensor] = [], metadata: [String: String] = [:]) {
         self.tensors = tensors
@@ -68,12 +70,16 @@ public struct SafeTensors: Sendable, Equatable {
         }
         metadata = header["__metadata__"] as? [String: String] ?? [:]
         tensors = []
+        otherTypes = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String, let shape = entry["shape"] as? [Int],
                   let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
                 throw SafeTensorsError(url, "tensor \(name): a malformed header entry")
             }
-            guard dtype == "F32" else { throw SafeTensorsError(url, "tensor \(name): dtype \(dtype) (TacoKit reads F32)") }
+            guard dtype == "F32" else {
+                otherTypes[name] = dtype
+                continue
+            }
             let count = shape.reduce(1, *)
             guard offsets[0] >= 0, offsets[1] - offsets[0] == 4 * count, start + offsets[1] <= data.count else {
                 throw SafeTensorsError(url, "tensor \(name): data range \(offsets) does not fit shape \(shape) in a file of \(data.count) bytes")

@@ -89,6 +89,12 @@ public struct TrainingCheckpoint: Sendable, Equatable {
               let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(json.utf8)) else {
             throw SafeTensorsError(url, "has no TacoKit configuration in its metadata")
         }
+        // pretrain.py names another architecture (MONAI's SwinUNETR) in model.architecture; TacoKit's own has none.
+        let tree = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        if let architecture = (tree?["model"] as? [String: Any])?["architecture"] as? String, architecture != "taco" {
+            throw SafeTensorsError(url, "holds a \(architecture) model (pretrain.py --model \(architecture)); taco embed and taco probe read "
+                + "TacoKit's encoder-decoder only: embed it in PyTorch")
+        }
         return configuration
     }
 
@@ -98,7 +104,10 @@ public struct TrainingCheckpoint: Sendable, Equatable {
         do { model = try EncoderDecoder(configuration.model) } catch { throw SafeTensorsError(url, "describes an unusable model: \(error)") }
         var parameters = model.layout
         for i in parameters.names.indices {
-            guard let t = file.tensor(parameters.names[i]) else { throw SafeTensorsError(url, "has no tensor \(parameters.names[i])") }
+            guard let t = file.tensor(parameters.names[i]) else {
+                if let dtype = file.otherTypes[parameters.names[i]] { throw SafeTensorsError(url, "tensor \(parameters.names[i]): dtype \(dtype) (TacoKit reads F32)") }
+                throw SafeTensorsError(url, "has no tensor \(parameters.names[i])")
+            }
             guard t.shape == parameters.shapes[i] else {
                 throw SafeTensorsError(url, "tensor \(t.name) has shape \(t.shape), the model needs \(parameters.shapes[i])")
             }

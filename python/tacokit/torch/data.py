@@ -57,6 +57,16 @@ def batch_to_torch(batch):
     }
 
 
+def loss_pairs(batch, device=None):
+    """The batch's subject pairs in the form TopologyLoss takes: dicts of p, q, matches (None for a pair that
+    falls back to matching in feature space) and weights, on `device`."""
+    out = []
+    for (p, q, fallback), matches, weights in zip(batch["pairs"].tolist(), batch["matches"], batch["weights"]):
+        out.append({"p": p, "q": q, "matches": None if fallback else matches.to(device),
+                    "weights": None if fallback else weights.to(device)})
+    return out
+
+
 class TacoDataset(IterableDataset):
     """Batches of crop pairs from TacoKit shards; see the module's description."""
 
