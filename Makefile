@@ -7,7 +7,7 @@ PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
 PYTHON_ENV   := .build-python
 
-.PHONY: setup build test demo bench bench-correspond bench-train bench-pytorch plugin install python-env clean
+.PHONY: setup build test demo bench bench-correspond bench-train bench-pytorch plugin wheel install python-env clean
 
 setup:
 	@scripts/setup.sh
@@ -65,6 +65,12 @@ plugin: setup
 	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
 	@echo "plugin: .build/release/libTacoTrain.so, header include/taco_train.h, Python wrapper python/taco_plugin.py"
 
+## The tacokit wheel (dist/): the Python package with libTacoTrain.so and the Swift runtime, OpenBLAS and libnifti
+## it needs, for machines without the Swift toolchain (they need serial HDF5: Debian/Ubuntu libhdf5-103-1).
+wheel: setup python-env
+	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
+	$(PYTHON_ENV)/bin/python scripts/build_wheel.py .build/release/libTacoTrain.so dist
+
 install: setup
 	$(SWIFT) build -j $(JOBS) -c release --product taco
 	install -d $(PREFIX)/bin $(PREFIX)/share/taco
@@ -85,4 +91,4 @@ $(PYTHON_ENV)/.ready: requirements-test.txt python/pyproject.toml
 	touch $@
 
 clean:
-	rm -rf .build $(PYTHON_ENV) out
+	rm -rf .build $(PYTHON_ENV) out dist

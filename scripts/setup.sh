@@ -9,6 +9,7 @@ packages=(
   libhdf5-dev              # serial HDF5
   libopenblas-dev          # BLAS
   pkg-config zlib1g-dev
+  patchelf                 # the wheel's $ORIGIN run paths (scripts/build_wheel.py)
   python3-venv             # the test-side Python environment (nibabel, pydicom, h5py cross-checks)
   time                     # /usr/bin/time: peak memory in Benchmarks/prep/run.sh
 )

@@ -97,6 +97,19 @@ import TacoCore
         } throws: { "\($0)".contains("swinunetr model") && "\($0)".contains("model.safetensors") }
     }
 
+    /// The wheel of scripts/build_wheel.py in a fresh virtual environment, with the Swift toolchain's libraries out
+    /// of reach: ldd resolves them to the wheel's copies, and the package streams and evaluates a loss (wheel_check.py).
+    @Test(.enabled(if: PluginTests.python != nil, "needs TACO_PYTHON with pip and setuptools (make test sets it)"))
+    func theWheelRunsWithoutTheSwiftToolchain() throws {
+        let shards = try SyntheticShards(count: 2, perShard: 2)
+        defer { shards.remove() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-wheel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try Self.runPython("wheel_check.py", [Self.library.path, shards.folder.path, folder.path])
+        #expect(result.status == 0 && result.out.contains("ok:"), "\(result.out)\n\(result.err)")
+    }
+
     /// The plugin runs inside a trainer's process and reads only shards: it must not pull ITK or GDCM in.
     /// `ldd` lists every shared library the loader would map for it, direct and indirect.
     @Test func theLibraryLinksNoITKOrGDCM() throws {
