@@ -55,10 +55,14 @@ bench-train: setup
 	$(SWIFT) build -j $(JOBS) -c release --product TrainBenchmarks
 	.build/release/TrainBenchmarks
 
-## tacokit.torch's losses against the plugin's and against per-token Python loops (T = 512, C = 256).
+## tacokit.torch's losses against the plugin's and against per-token Python loops (T = 512, C = 256); crop pairs
+## into torch through a DataLoader (0, 1, 2 workers) against the native stream; a pretrain.py step's time split.
 bench-pytorch: setup python-env
 	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
+	$(SWIFT) build -j $(JOBS) -c release --product TrainBenchmarks
 	$(PYTHON_ENV)/bin/python Benchmarks/pytorch/losses.py .build/release/libTacoTrain.so
+	.build/release/TrainBenchmarks --write-shards out/bench-pytorch/shards
+	$(PYTHON_ENV)/bin/python Benchmarks/pytorch/loader.py .build/release/libTacoTrain.so out/bench-pytorch/shards
 
 ## The trainer plugin (libTacoTrain.so + include/taco_train.h) for PyTorch and other trainers: docs/plugin.md.
 plugin: setup

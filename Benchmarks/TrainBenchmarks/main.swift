@@ -81,6 +81,18 @@ let shardBytes = try writer.finish()
 let plainBytes = try plainWriter.finish()
 try ShardManifest.build(shards: [shardURL], configuration: [:]).write(to: scratch.appendingPathComponent(ShardManifest.fileName))
 try ShardManifest.build(shards: [plainURL], configuration: [:]).write(to: plainFolder.appendingPathComponent(ShardManifest.fileName))
+// `TrainBenchmarks --write-shards DIR`: only the shards, for Benchmarks/pytorch/loader.py (the same data in torch).
+if let flag = CommandLine.arguments.firstIndex(of: "--write-shards"), CommandLine.arguments.indices.contains(flag + 1) {
+    let target = URL(fileURLWithPath: CommandLine.arguments[flag + 1])
+    try? FileManager.default.removeItem(at: target)
+    try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+    for name in [shardURL.lastPathComponent, ShardManifest.fileName] {
+        try FileManager.default.copyItem(at: scratch.appendingPathComponent(name), to: target.appendingPathComponent(name))
+    }
+    print("\(subjects) subjects (180 x 216 x 180, three modalities) written to \(target.path)")
+    try? FileManager.default.removeItem(at: scratch)
+    exit(0)
+}
 let dataset = try ShardDataset(manifest: scratch)
 print(String(format: "%d subjects, 3 modalities at 1 mm: shard %.0f MB (images without gzip: %.0f MB), .nii.gz %.0f MB; crops 96^3, two modalities, tokens every 8 voxels\n",
              subjects, Double(shardBytes) / 1e6, Double(plainBytes) / 1e6,

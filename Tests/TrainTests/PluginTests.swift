@@ -128,12 +128,16 @@ import TacoCore
         #expect(foreign.isEmpty, "libTacoTrain.so needs \(foreign.joined(separator: ", "))")
     }
 
-    /// Runs a script of this folder with TACO_PYTHON.
+    /// Runs a script of this folder (or at an absolute path) with TACO_PYTHON. The test runner's thread has signals
+    /// blocked and a child inherits that mask: DataLoader workers would then ignore the SIGTERM that ends them and
+    /// the script would wait for them for ever, so the script runs after unblocking them, as from a shell.
     static func runPython(_ script: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python!)
         let path = script.hasPrefix("/") ? script : URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(script).path
-        process.arguments = [path] + arguments
+        let unblocked = "import runpy, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); sys.argv = sys.argv[1:]; "
+            + "sys.path.insert(0, __import__('os').path.dirname(sys.argv[0])); runpy.run_path(sys.argv[0], run_name='__main__')"
+        process.arguments = ["-c", unblocked, path] + arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -6,7 +6,6 @@ the shard at the crop origins the description names; pin_memory and persistent w
     python dataset_check.py /path/to/libTacoTrain.so SHARDS
 """
 import os
-import signal
 import sys
 
 import h5py
@@ -20,9 +19,6 @@ from tacokit.torch import TacoDataset  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shard_boxes import image_box  # noqa: E402
 
-# Started by the Swift test runner, this process inherits the runner thread's blocked signals: DataLoader workers
-# would then ignore the SIGTERM that ends them at exit, and the process would wait for them for ever.
-signal.pthread_sigmask(signal.SIG_SETMASK, [])
 library, shards = sys.argv[1], sys.argv[2]
 plain = dict(roi=(16, 16, 16), token_stride=4, seed=5, library=library, flips=False, rotations=False,
              intensity_scale=[1, 1], intensity_shift=[0, 0])

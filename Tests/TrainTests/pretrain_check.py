@@ -10,7 +10,6 @@ Swift's forward with.
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 
@@ -19,8 +18,6 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-# Started by the Swift test runner, this process inherits blocked signals that torchrun's children must not have.
-signal.pthread_sigmask(signal.SIG_SETMASK, [])
 library, shards, folder = sys.argv[1], sys.argv[2], sys.argv[3]
 here = os.path.dirname(os.path.abspath(__file__))
 environment = dict(os.environ, TACO_TRAIN_LIBRARY=library, OMP_NUM_THREADS="1")
