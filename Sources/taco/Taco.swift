@@ -10,7 +10,7 @@ struct Taco: ParsableCommand {
         abstract: "Topology-aware pre-training data from 3D multi-modal medical images.",
         discussion: "See docs/user-guide.md. Geometry is LPS inside, RAS in NIfTI files. Exit status 2: a usage error.",
         version: TacoVersion.current,
-        subcommands: [SynthCommand.self, Inspect.self, PrepCommand.self, CorrespondCommand.self, TrainCommand.self, EmbedCommand.self, ProbeCommand.self]
+        subcommands: [SynthCommand.self, Inspect.self, PrepCommand.self, CorrespondCommand.self, TrainCommand.self, EmbedCommand.self, ProbeCommand.self, EvaluateCommand.self]
     )
 
     /// As ArgumentParser's, except that usage errors exit with 2 (the convention of Unix tools) instead of 64.

@@ -33,8 +33,15 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the weights, the stream and the losses' draws.") var seed: UInt64?
     @Option(name: .long, help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(name: .long, help: "Stream threads.") var threads: Int?
+    @Option(name: .long, help: "Weight of the reconstruction term (default 1).") var reconstructionWeight: Double?
+    @Option(name: .long, help: "Weight of the intra-instance topology term (default 10).") var intraWeight: Double?
+    @Option(name: .long, help: "Weight of the inter-instance topology term (default 10).") var interWeight: Double?
+    @Option(name: .long, help: "reconstruction-only: the topology weights set to zero, everything else as configured (the baseline taco evaluate compares with).")
+    var ablation: TrainingConfiguration.Ablation?
     @Flag(name: .long, help: "Skip subjects of damaged shards (with a warning) instead of stopping.") var skipCorrupt = false
     @Flag(name: .long, help: "Continue the run in --out from its latest checkpoint.") var resume = false
+    @Flag(name: .long, help: "Print the resolved configuration (the file's settings with the options applied) as JSON and exit.")
+    var printConfiguration = false
     @Option(name: .long, help: "auto (a bar on a terminal, else plain lines), bar, plain or json.") var progress: ProgressStyle = .auto
 
     func validate() throws {
@@ -63,12 +70,25 @@ struct TrainCommand: ParsableCommand {
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let threads { c.threads = threads }
         if skipCorrupt { c.skipCorrupt = true }
+        if let reconstructionWeight { c.loss.reconstruction = reconstructionWeight }
+        if let intraWeight { c.loss.intra = intraWeight }
+        if let interWeight { c.loss.inter = interWeight }
+        if let ablation {
+            if ablation == .reconstructionOnly, (intraWeight ?? 0) != 0 || (interWeight ?? 0) != 0 {
+                throw ValidationError("--ablation reconstruction-only sets the intra and inter weights to 0; do not give them other values")
+            }
+            c.loss = ablation.applied(to: c.loss)
+        }
         return c
     }
 
     func run() throws {
         BLASThreads.set(1)      // the model's layers use every core themselves
         let configuration = try configuration()
+        if printConfiguration {
+            print(configuration.json())
+            return
+        }
         let runFolder = URL(fileURLWithPath: out)
         let trainer: Trainer
         do {
@@ -114,3 +134,5 @@ extension ProgressPrinter {
         advance(to: m.step, status: terms, plain: plain, event: "step", fields: fields)
     }
 }
+
+extension TrainingConfiguration.Ablation: ExpressibleByArgument {}

@@ -25,5 +25,26 @@ import Testing
         #expect(trained.heldOutTokens > 100)
         #expect(trained.scores.accuracy >= random.scores.accuracy + 0.03)
         #expect(trained.scores.meanDice >= random.scores.meanDice + 0.03)
+
+        // taco evaluate's comparison: the same budget with reconstruction only, and both against random init,
+        // leave-one-subject-out on its two modalities (T1w and T2w).
+        var baseline = configuration
+        baseline.loss = TrainingConfiguration.Ablation.reconstructionOnly.applied(to: configuration.loss)
+        let baselineRun = shards.appendingPathComponent("run-reconstruction-only")
+        try Trainer(shards: shards, run: baselineRun, configuration: baseline, resume: false).run()
+        let evaluation = try EvaluationRun(shards: shards, folds: 2)
+        let taco = try evaluation.evaluate(try TrainedModel(contentsOf: run), name: "TACO")
+        let reconstruction = try TrainedModel(contentsOf: baselineRun)
+        #expect(reconstruction.configuration.ablation == .reconstructionOnly && reconstruction.configuration.loss.reconstruction == 1)
+        let ablated = try evaluation.evaluate(reconstruction, name: "reconstruction only", ablation: reconstruction.configuration.ablation?.rawValue)
+        let initial = try evaluation.evaluate(try TrainedModel.initial(configuration), name: "random init")
+        let report = EvaluationReport(run: evaluation, shards: shards, synthetic: true, results: [taco, ablated, initial])
+        #expect(report.results.map(\.model) == ["TACO", "reconstruction only", "random init"] && report.results[1].ablation == "reconstruction-only")
+        for input in evaluation.inputs {
+            let figures = report.results.map { $0.figure("tissue, linear probe", "mean Dice", input)!.spread.mean }
+            print("evaluate, tissue linear probe mean Dice, \(input): TACO \(figures[0]), reconstruction only \(figures[1]), random \(figures[2])")
+        }
+        let dice = { (r: EvaluationRun.Result) in r.figure("tissue, linear probe", "mean Dice", "both")!.spread.mean }
+        #expect(dice(taco) >= dice(initial) + 0.03)
     }
 }

@@ -9,6 +9,33 @@ import Testing
         #expect(crop.status == 2 && crop.err.contains("multiple of 8"))
         let channels = try TacoProcess.run(["train", "/nonexistent", "--out", "/tmp/x", "--channels", "8,a"])
         #expect(channels.status == 2 && channels.err.contains("--channels"))
+        let ablation = try TacoProcess.run(["train", "/nonexistent", "--out", "/tmp/x", "--ablation", "reconstruction-only", "--intra-weight", "3"])
+        #expect(ablation.status == 2 && ablation.err.contains("--ablation reconstruction-only"))
+        let unknown = try TacoProcess.run(["train", "/nonexistent", "--out", "/tmp/x", "--ablation", "no-reconstruction"])
+        #expect(unknown.status == 2 && unknown.err.contains("reconstruction-only"))
+    }
+
+    /// The ablation changes the topology weights and nothing else: configuration.json of two runs on the same
+    /// shards differ only in loss.intra and loss.inter.
+    @Test func theReconstructionOnlyAblationZeroesTheTopologyWeightsAndKeepsEverythingElse() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-train-ablation-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // --print-configuration resolves the configuration as a run would and prints it: no shards are read.
+        var written: [[String: Any]] = []
+        for extra in [[], ["--ablation", "reconstruction-only"]] {
+            let run = folder.appendingPathComponent("run-\(written.count)")
+            let result = try TacoProcess.run(["train", folder.appendingPathComponent("none").path, "--out", run.path, "--steps", "7", "--seed", "4", "--print-configuration"] + extra)
+            #expect(result.status == 0, "\(result.err)")
+            written.append(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [String: Any])
+        }
+        let loss = written.map { $0["loss"] as! [String: Any] }
+        #expect(loss[0]["intra"] as? Double == 10 && loss[0]["inter"] as? Double == 10)
+        #expect(loss[1]["intra"] as? Double == 0 && loss[1]["inter"] as? Double == 0 && loss[1]["reconstruction"] as? Double == 1)
+        var rest = written
+        for i in rest.indices { rest[i]["loss"] = nil }
+        #expect(NSDictionary(dictionary: rest[0]).isEqual(to: rest[1]))
+        #expect(NSDictionary(dictionary: loss[0]).isEqual(to: loss[1].merging(["intra": 10.0, "inter": 10.0]) { $1 }))
     }
 
     @Test func missingInputsAreNamed() throws {

@@ -55,8 +55,10 @@ def arguments(argv=None):
     a.add_argument("--weight-decay", type=float, default=0.05)
     a.add_argument("--clip-norm", type=float, default=1.0, help="global gradient-norm clipping (0: none)")
     a.add_argument("--reconstruction-weight", type=float, default=1.0)
-    a.add_argument("--intra-weight", type=float, default=10.0)
-    a.add_argument("--inter-weight", type=float, default=10.0)
+    a.add_argument("--intra-weight", type=float, help="default 10")
+    a.add_argument("--inter-weight", type=float, help="default 10")
+    a.add_argument("--ablation", choices=["reconstruction-only"],
+                   help="reconstruction-only: the topology weights set to 0, everything else equal (the baseline of taco evaluate)")
     a.add_argument("--checkpoint-every", type=int, default=100)
     a.add_argument("--keep-checkpoints", type=int, default=3)
     a.add_argument("--non-finite-limit", type=int, default=5, help="consecutive skipped (non-finite) steps that stop the run")
@@ -68,7 +70,14 @@ def arguments(argv=None):
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     a.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     a.add_argument("--stop-after", type=int, help="end this job after step K (with a checkpoint)")
-    return a.parse_args(argv)
+    args = a.parse_args(argv)
+    if args.ablation == "reconstruction-only":
+        if args.intra_weight or args.inter_weight:
+            a.error("--ablation reconstruction-only sets the intra and inter weights to 0; do not give them other values")
+        args.intra_weight = args.inter_weight = 0.0
+    args.intra_weight = 10.0 if args.intra_weight is None else args.intra_weight
+    args.inter_weight = 10.0 if args.inter_weight is None else args.inter_weight
+    return args
 
 
 def configuration(args, world):

@@ -15,16 +15,7 @@ public struct LinearProbe: Sendable {
         precondition(features.rows == labels.count && features.rows > 0, "one label per token")
         self.classes = classes
         let c = features.columns, n = features.rows
-        var mean = [Float](repeating: 0, count: c), deviation = [Float](repeating: 0, count: c)
-        for j in 0..<c {
-            var sum = 0.0, squares = 0.0
-            for i in 0..<n { let v = Double(features[i, j]); sum += v; squares += v * v }
-            let mu = sum / Double(n)
-            mean[j] = Float(mu)
-            deviation[j] = Float(max(1e-6, (squares / Double(n) - mu * mu)).squareRoot())
-        }
-        self.mean = mean
-        self.deviation = deviation
+        (mean, deviation) = Self.statistics(features)
         let x = Self.standardised(features, mean: mean, deviation: deviation)
         var w = Matrix<Float>(zeros: c + 1, classes)
         var m = w.values, v = w.values
@@ -47,10 +38,29 @@ public struct LinearProbe: Sendable {
         weights = w
     }
 
+    /// Every row's class probabilities (rows x classes).
+    public func probabilities(_ features: Matrix<Float>) -> Matrix<Float> {
+        Self.probabilities(Self.standardised(features, mean: mean, deviation: deviation).times(weights))
+    }
+
     /// The most probable class of every token.
     public func predict(_ features: Matrix<Float>) -> [Int] {
         let scores = Self.standardised(features, mean: mean, deviation: deviation).times(weights)
         return (0..<scores.rows).map { i in (0..<classes).max { scores[i, $0] < scores[i, $1] }! }
+    }
+
+    /// Each column's mean and standard deviation (at least 1e-6).
+    static func statistics(_ features: Matrix<Float>) -> (mean: [Float], deviation: [Float]) {
+        let c = features.columns, n = features.rows
+        var mean = [Float](repeating: 0, count: c), deviation = [Float](repeating: 0, count: c)
+        for j in 0..<c {
+            var sum = 0.0, squares = 0.0
+            for i in 0..<n { let v = Double(features[i, j]); sum += v; squares += v * v }
+            let mu = sum / Double(n)
+            mean[j] = Float(mu)
+            deviation[j] = Float(max(1e-6, squares / Double(n) - mu * mu).squareRoot())
+        }
+        return (mean, deviation)
     }
 
     /// Features standardised, with a column of ones for the bias.

@@ -48,24 +48,8 @@ public struct ProbeRun: Sendable {
         let reader = try dataset.reader(for: key)
         let d = try reader.describe(key)
         let index = modality.isEmpty ? 0 : (d.modalities.firstIndex(of: modality) ?? 0)
-        let image = try reader.imageBox(key, modality: index, origin: .zero, size: d.size)
-        let atlas = try reader.atlasBox(key)
-        let embedded = try embedder.embed(image, size: d.size)
-        let s = embedded.stride, stored = Double(reader.tokenStride)
-        var rows: [Int] = [], labels: [Int] = []
-        for k in 0..<embedded.grid.z { for j in 0..<embedded.grid.y { for i in 0..<embedded.grid.x {
-            let centre = (SIMD3<Double>(Double(i), Double(j), Double(k)) * Double(s)) + Double(s - 1) / 2
-            guard centre.x < Double(d.size.x), centre.y < Double(d.size.y), centre.z < Double(d.size.z) else { continue }
-            let g = pointwiseMin(SIMD3<Int>((centre / stored).rounded(.toNearestOrAwayFromZero)), atlas.size &- 1)
-            let label = Int(atlas.labels[(g.z * atlas.size.y + g.y) * atlas.size.x + g.x])
-            guard label > 0 else { continue }
-            rows.append((k * embedded.grid.y + j) * embedded.grid.x + i)
-            labels.append(label - 1)
-        } } }
-        let c = embedded.values.columns
-        var features = Matrix<Float>(zeros: rows.count, c)
-        for (r, t) in rows.enumerated() { for j in 0..<c { features.values[r * c + j] = embedded.values.values[t * c + j] } }
-        return (features, labels)
+        let brain = try BrainTokens(reader: reader, key: key, embedder: embedder)
+        return (try brain.features(try reader.imageBox(key, modality: index, origin: .zero, size: d.size), embedder: embedder), brain.labels)
     }
 
     /// Fits and scores a classifier on `model`'s features.
@@ -86,5 +70,43 @@ public struct ProbeRun: Sendable {
         let probe = LinearProbe(features: trainX, labels: trainY, classes: Self.classNames.count)
         return Result(model: name, scores: SegmentationScores(predicted: probe.predict(testX), truth: testY, classes: Self.classNames.count),
                       trainingTokens: trainY.count, heldOutTokens: testY.count)
+    }
+}
+
+/// The tokens of a subject's embedding that lie inside the atlas brain, with their tissue labels (0 CSF, 1 GM,
+/// 2 WM, from the shard's token-grid atlas labels at the token centre): what the probes fit and score.
+struct BrainTokens {
+    /// Rows of the embedding's token grid, position-major.
+    let rows: [Int]
+    let labels: [Int]
+    let size: SIMD3<Int>
+
+    init(reader: ShardReader, key: String, embedder: TokenEmbedder) throws {
+        let d = try reader.describe(key)
+        let atlas = try reader.atlasBox(key)
+        let s = embedder.trained.configuration.model.tokenStride
+        let grid = embedder.grid(for: d.size), stored = Double(reader.tokenStride)
+        var rows: [Int] = [], labels: [Int] = []
+        for k in 0..<grid.z { for j in 0..<grid.y { for i in 0..<grid.x {
+            let centre = (SIMD3<Double>(Double(i), Double(j), Double(k)) * Double(s)) + Double(s - 1) / 2
+            guard centre.x < Double(d.size.x), centre.y < Double(d.size.y), centre.z < Double(d.size.z) else { continue }
+            let g = pointwiseMin(SIMD3<Int>((centre / stored).rounded(.toNearestOrAwayFromZero)), atlas.size &- 1)
+            let label = Int(atlas.labels[(g.z * atlas.size.y + g.y) * atlas.size.x + g.x])
+            guard label > 0 else { continue }
+            rows.append((k * grid.y + j) * grid.x + i)
+            labels.append(label - 1)
+        } } }
+        self.rows = rows
+        self.labels = labels
+        size = d.size
+    }
+
+    /// The brain tokens' features of `image` (the subject's voxels of one modality) under `embedder`.
+    func features(_ image: [Float], embedder: TokenEmbedder) throws -> Matrix<Float> {
+        let embedded = try embedder.embed(image, size: size)
+        let c = embedded.values.columns
+        var features = Matrix<Float>(zeros: rows.count, c)
+        for (r, t) in rows.enumerated() { for j in 0..<c { features.values[r * c + j] = embedded.values.values[t * c + j] } }
+        return features
     }
 }

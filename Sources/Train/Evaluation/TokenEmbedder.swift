@@ -44,11 +44,17 @@ public struct TokenEmbedder: Sendable {
         return out
     }
 
+    /// The token grid of a volume of `size` voxels (zero-padded to the deepest stride, then every token stride).
+    public func grid(for size: SIMD3<Int>) -> SIMD3<Int> {
+        let m = trained.configuration.model.sizeMultiple
+        return ((size &+ (m - 1)) / m) &* m / trained.configuration.model.tokenStride
+    }
+
     public func embed(_ voxels: [Float], size: SIMD3<Int>) throws -> Features {
         precondition(voxels.count == size.x * size.y * size.z, "\(voxels.count) voxels for size \(size)")
         let m = trained.configuration.model.sizeMultiple, s = trained.configuration.model.tokenStride
         let padded = ((size &+ (m - 1)) / m) &* m
-        let grid = padded / s, channels = trained.configuration.model.tokenChannels
+        let grid = grid(for: size), channels = trained.configuration.model.tokenChannels
         var features = Matrix<Float>(zeros: grid.x * grid.y * grid.z, channels)
         let wx = windows(padded.x), wy = windows(padded.y), wz = windows(padded.z)
         for z in wz { for y in wy { for x in wx {

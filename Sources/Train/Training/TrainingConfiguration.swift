@@ -131,6 +131,26 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         }
     }
 
+    /// A named departure from the method, run on the same data, steps and seed so that its effect can be measured.
+    public enum Ablation: String, Sendable, CaseIterable {
+        /// The topology terms' weights set to zero: the encoder learns from reconstruction alone.
+        case reconstructionOnly = "reconstruction-only"
+
+        /// `loss` with the ablation applied.
+        public func applied(to loss: LossConfiguration) -> LossConfiguration {
+            var out = loss
+            switch self {
+            case .reconstructionOnly:
+                out.intra = 0
+                out.inter = 0
+            }
+            return out
+        }
+    }
+
+    /// The ablation these loss weights amount to, if any (a run with zero topology weights is reconstruction-only).
+    public var ablation: Ablation? { loss.intra == 0 && loss.inter == 0 ? .reconstructionOnly : nil }
+
     /// The crop as a size.
     public var cropSize: SIMD3<Int> { crop.count == 3 ? SIMD3(crop[0], crop[1], crop[2]) : SIMD3(repeating: crop.first ?? 0) }
 

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import TacoCore
+@testable import Train
+
+/// taco evaluate's parts against hand-computed answers: the scores, the spread, the trained head (which must
+/// separate what no linear probe can), the missing-modality inputs, the labels file, and a whole evaluation.
+@Suite struct EvaluationTests {
+    @Test func binaryScoresMatchHandComputedCases() {
+        let perfect = BinaryScores(probabilities: [0.1, 0.2, 0.8, 0.9], truth: [0, 0, 1, 1])
+        #expect(perfect.accuracy == 1 && perfect.auc == 1)
+        // The ROC example of the literature: one positive (0.35) ranks below one negative (0.4): AUC 3/4.
+        let example = BinaryScores(probabilities: [0.1, 0.4, 0.35, 0.8], truth: [0, 0, 1, 1])
+        #expect(example.accuracy == 0.75 && example.auc == 0.75)
+        // A constant predictor: every pair ties (AUC 1/2) and every subject is called positive.
+        let constant = BinaryScores(probabilities: [0.5, 0.5, 0.5, 0.5, 0.5], truth: [0, 1, 1, 0, 1])
+        #expect(constant.accuracy == 0.6 && constant.auc == 0.5)
+        #expect(BinaryScores(probabilities: [0.3, 0.7], truth: [1, 1]).auc == nil)
+    }
+
+    @Test func segmentationScoresOfAConstantPredictor() {
+        let scores = SegmentationScores(predicted: [0, 0, 0, 0], truth: [0, 0, 1, 2], classes: 3)
+        #expect(scores.accuracy == 0.5)
+        #expect(scores.dice[0] == 2.0 * 2 / 6 && scores.dice[1] == 0 && scores.dice[2] == 0)
+        #expect(abs(scores.meanDice - 2.0 / 9) < 1e-12)
+        #expect(SegmentationScores(predicted: [2, 1, 0], truth: [2, 1, 0], classes: 3).meanDice == 1)
+    }
+
+    @Test func spreadIsTheMeanAndSampleDeviation() {
+        let s = Spread([1, 2, 3])
+        #expect(s.mean == 2 && s.deviation == 1)
+        #expect(Spread([0.7]).deviation == 0)
+    }
+
+    /// XOR of the signs of two features: no linear boundary separates it, one hidden layer does.
+    @Test func theTrainedHeadSeparatesWhatALinearProbeCannot() {
+        var rng = SeededGenerator(seed: 2)
+        var values: [Float] = [], labels: [Int] = []
+        for _ in 0..<400 {
+            let a = rng.uniform(-1...1), b = rng.uniform(-1...1)
+            values += [Float(a), Float(b)]
+            labels.append((a > 0) != (b > 0) ? 1 : 0)
+        }
+        let x = Matrix(rows: 400, columns: 2, values: values)
+        let head = FeatureHead(features: x, labels: labels, classes: 2, hidden: 16, iterations: 400, rate: 0.05)
+        let probe = LinearProbe(features: x, labels: labels, classes: 2)
+        let headAccuracy = SegmentationScores(predicted: head.predict(x), truth: labels, classes: 2).accuracy
+        let probeAccuracy = SegmentationScores(predicted: probe.predict(x), truth: labels, classes: 2).accuracy
+        #expect(headAccuracy > 0.9, "head \(headAccuracy)")
+        #expect(probeAccuracy < 0.7, "probe \(probeAccuracy)")
+        let p = head.probabilities(x)
+        #expect((0..<p.rows).allSatisfy { abs(p[$0, 0] + p[$0, 1] - 1) < 1e-5 })
+    }
+
+    /// With a modality missing the head sees the other modality's embedding alone; with both, their mean.
+    @Test func aMissingModalityIsReallyRemovedFromTheInput() throws {
+        let shards = try SyntheticShards(count: 4, perShard: 2)
+        defer { shards.remove() }
+        let run = try EvaluationRun(shards: shards.folder, folds: 2)
+        #expect(run.modalities == ["T1w", "FLAIR"] && run.inputs == ["both", "without T1w", "without FLAIR"])
+        var configuration = TrainingConfiguration()
+        configuration.model = ModelConfiguration(channels: [4, 8], groups: 2, tokenStage: 1)
+        let tokens = try run.tokens(of: shards.subjects[0].key, embedder: TokenEmbedder(try TrainedModel.initial(configuration)))
+        let t1w = tokens.byModality[0], flair = tokens.byModality[1]
+        #expect(t1w.values != flair.values)
+        #expect(tokens.features(1) == flair && tokens.features(2) == t1w)
+        let both = tokens.features(0)
+        #expect(both.values.indices.allSatisfy { abs(both.values[$0] - 0.5 * (t1w.values[$0] + flair.values[$0])) < 1e-6 })
+        #expect(both != t1w && both != flair)
+        #expect(tokens.pooled(1).rows == 1 && tokens.pooled(1).columns == 8)
+    }
+
+    @Test func subjectLabelsAreReadAndBadOnesNamed() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-labels-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let good = folder.appendingPathComponent("labels.csv")
+        try "subject,site,lesion\nsub-00_ses-1,a,1\nsub-01_ses-1,b,0\nsub-02_ses-1,b,\n".write(to: good, atomically: true, encoding: .utf8)
+        #expect(try SubjectLabels.read(good, column: "lesion") == ["sub-00_ses-1": 1, "sub-01_ses-1": 0])
+        #expect { try SubjectLabels.read(good, column: "grade") } throws: { "\($0)".contains("labels.csv") && "\($0)".contains("'grade'") }
+        let bad = folder.appendingPathComponent("bad.csv")
+        try "subject,label\nsub-00_ses-1,2\n".write(to: bad, atomically: true, encoding: .utf8)
+        #expect { try SubjectLabels.read(bad, column: "label") } throws: { "\($0)".contains("line 2") && "\($0)".contains("'2'") }
+    }
+
+    /// A whole evaluation with subject labels: every task and input has a figure per fold, the classification's
+    /// out-of-fold AUC is there, and the report's JSON and picture are written and read back.
+    @Test func anEvaluationScoresEveryTaskWithAndWithoutEachModality() throws {
+        let shards = try SyntheticShards(count: 6, perShard: 3)
+        defer { shards.remove() }
+        let labels = Dictionary(uniqueKeysWithValues: shards.subjects.enumerated().map { ($1.key, $0 % 2) })
+        let run = try EvaluationRun(shards: shards.folder, folds: 3, classLabels: labels)
+        #expect(run.folds.count == 3 && run.folds.allSatisfy { $0.count == 2 })
+        var configuration = TrainingConfiguration()
+        configuration.model = ModelConfiguration(channels: [4, 8, 8], groups: 2, tokenStage: 2)     // 720 tokens a subject
+        let result = try run.evaluate(try TrainedModel.initial(configuration), name: "random init")
+        for task in ["tissue, linear probe", "tissue, trained head"] {
+            for input in run.inputs {
+                let f = try #require(result.figure(task, "mean Dice", input))
+                #expect(f.spread.values.count == 3 && f.spread.values.allSatisfy { (0...1).contains($0) })
+            }
+        }
+        #expect(run.inputs.allSatisfy { result.figure("classification", "accuracy", $0)?.spread.values.count == 3 })
+        #expect(run.inputs.allSatisfy { result.figure("classification", "AUC (out of fold)", $0) != nil })
+        #expect(result.seconds["embedding"] ?? 0 > 0)
+        let report = EvaluationReport(run: run, shards: shards.folder, synthetic: true, results: [result])
+        let decoded = try JSONDecoder().decode(EvaluationReport.self, from: try report.json())
+        #expect(decoded == report && decoded.data.note.contains("synthetic") && decoded.data.labelledSubjects == 6)
+        let picture = report.picture()
+        #expect(picture.width >= 640 && Set(picture.pixels).count > 5)
+        #expect { try EvaluationRun(shards: shards.folder, classLabels: ["sub-99_ses-1": 1]) } throws: { "\($0)".contains("sub-99_ses-1") }
+    }
+}
