@@ -23,8 +23,9 @@ test: setup python-env
 
 ## The main job on embedded data: a synthetic cohort made from the bundled atlas (a hospital-like DICOM
 ## dump with ground truth), prepared by `taco prep` into voxel-aligned multi-modal sessions, mapped to the
-## atlas and packed into HDF5 shards by `taco correspond`, an encoder pre-trained on them by `taco train`
-## (a few minutes on 2 cores), and a linear probe of atlas tissue labels on held-out subjects (`taco probe`).
+## atlas and packed into HDF5 shards by `taco correspond`, an encoder pre-trained on them by `taco train` with
+## the topology losses and again with reconstruction only (a few minutes each on 2 cores), and both compared
+## with random initialisation on held-out subjects by `taco evaluate`.
 demo: build
 	.build/debug/taco synth --out $(DEMO_OUT) --subjects 6 --seed 1 --force
 	.build/debug/taco inspect $(DEMO_OUT)/dicom | head -n 12
@@ -35,11 +36,16 @@ demo: build
 	rm -rf $(DEMO_OUT)/run
 	.build/debug/taco train $(DEMO_OUT)/shards --out $(DEMO_OUT)/run --steps 100 --crop 64 --channels 8,16,32,64 --batch-size 2 \
 		--warmup-steps 10 --checkpoint-every 50 --progress plain
-	.build/debug/taco probe $(DEMO_OUT)/run $(DEMO_OUT)/shards --held-out 2 --json $(DEMO_OUT)/run/probe.json
+	rm -rf $(DEMO_OUT)/run-reconstruction-only
+	.build/debug/taco train $(DEMO_OUT)/shards --out $(DEMO_OUT)/run-reconstruction-only --steps 100 --crop 64 --channels 8,16,32,64 --batch-size 2 \
+		--warmup-steps 10 --checkpoint-every 50 --progress plain --ablation reconstruction-only
+	.build/debug/taco evaluate $(DEMO_OUT)/run $(DEMO_OUT)/run-reconstruction-only $(DEMO_OUT)/shards --out $(DEMO_OUT)/evaluation \
+		--synth-truth $(DEMO_OUT)/truth --key-file $(DEMO_OUT)-private/prep-key
 	@echo "demo: DICOM dump in $(DEMO_OUT)/dicom, ground truth in $(DEMO_OUT)/truth/cohort.json,"
 	@echo "      prepared sessions in $(DEMO_OUT)/prepared (prep-report.json, datalist.json, qc.png per session),"
 	@echo "      shards in $(DEMO_OUT)/shards (dataset.json; pictures in qc/: <subject>_atlas.png, cohort-mean.png),"
-	@echo "      training run in $(DEMO_OUT)/run (loss.png, metrics.jsonl, model.safetensors, checkpoints/, probe.json)"
+	@echo "      training runs in $(DEMO_OUT)/run (TACO) and $(DEMO_OUT)/run-reconstruction-only (loss.png, metrics.jsonl, model.safetensors),"
+	@echo "      the comparison of both with random init in $(DEMO_OUT)/evaluation (evaluation.json, evaluation.png)"
 
 bench: setup python-env
 	$(SWIFT) build -j $(JOBS) -c release --product TacoBenchmarks

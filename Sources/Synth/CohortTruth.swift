@@ -81,6 +81,17 @@ public struct CohortTruth: Codable, Sendable {
     public let conventions: [String: String]
     public var subjects: [Subject]
     public var series: [Series]
+
+    /// Reads `truth/cohort.json` of a cohort (`url` the file or the truth folder).
+    public static func read(_ url: URL) throws -> CohortTruth {
+        var isFolder: ObjCBool = false
+        let file = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) && isFolder.boolValue ? url.appendingPathComponent("cohort.json") : url
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(CohortTruth.self, from: Data(contentsOf: file)) } catch {
+            throw CohortSynthesizer.Failure(reason: "\(file.path): not the ground truth of taco synth (\(error.localizedDescription))")
+        }
+    }
 }
 
 extension AffineTransform3D {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Prep
+import Synth
 import TacoCore
 import Train
 
@@ -39,8 +41,16 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .long, help: "The shards come from `taco synth`: the report says so and what that limits.")
     var synthetic = false
 
+    @Option(name: .long, help: "The truth folder of the `taco synth` cohort the shards come from: classify subjects by lesion presence (implies --synthetic; needs --key-file).")
+    var synthTruth: String?
+
+    @Option(name: .long, help: "With --synth-truth: the pseudonym key `taco prep` used, to find each truth subject's pseudonym.")
+    var keyFile: String?
+
     func validate() throws {
         guard paths.count >= 2 else { throw ValidationError("give at least one run and the shards folder") }
+        guard (synthTruth == nil) == (keyFile == nil) else { throw ValidationError("--synth-truth and --key-file go together") }
+        guard synthTruth == nil || labels == nil else { throw ValidationError("--synth-truth and --labels both give subject labels: choose one") }
     }
 
     func run() throws {
@@ -48,9 +58,18 @@ struct EvaluateCommand: ParsableCommand {
         let shards = URL(fileURLWithPath: paths.last!)
         let runs = paths.dropLast().map { URL(fileURLWithPath: $0) }
         do {
-            let classLabels = try labels.map { try SubjectLabels.read(URL(fileURLWithPath: $0), column: labelColumn) } ?? [:]
+            var classLabels = try labels.map { try SubjectLabels.read(URL(fileURLWithPath: $0), column: labelColumn) } ?? [:]
+            if let synthTruth, let keyFile {
+                // Lesion present or not, by the pseudonym taco prep gave each truth subject's patient id.
+                let truth = try CohortTruth.read(URL(fileURLWithPath: synthTruth))
+                let key = try PseudonymKey.existing(keyFile: URL(fileURLWithPath: keyFile))
+                for subject in truth.subjects {
+                    guard let patient = subject.phi["PatientID"] else { continue }
+                    classLabels["sub-" + key.subjectLabel(forPatientID: patient)] = subject.lesion == nil ? 0 : 1
+                }
+            }
             let evaluation = try EvaluationRun(shards: shards, modalities: modalities.map { $0.split(separator: ",").map(String.init) },
-                                               folds: folds, classLabels: classLabels)
+                                               folds: folds, classLabels: classLabels, ignoringUnknownLabels: synthTruth != nil)
             print("taco evaluate: \(evaluation.keys.count) subjects in \(evaluation.folds.count) folds; modalities \(evaluation.modalities.joined(separator: " and "))"
                   + (evaluation.excluded.isEmpty ? "" : "; \(evaluation.excluded.count) left out for lacking one")
                   + (classLabels.isEmpty ? "" : "; \(classLabels.count) labelled for classification"))
@@ -74,7 +93,7 @@ struct EvaluateCommand: ParsableCommand {
             }
             let folder = out.map { URL(fileURLWithPath: $0) } ?? runs[0].standardizedFileURL.deletingLastPathComponent()
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let report = EvaluationReport(run: evaluation, shards: shards, synthetic: synthetic, results: results)
+            let report = EvaluationReport(run: evaluation, shards: shards, synthetic: synthetic || synthTruth != nil, results: results)
             let json = folder.appendingPathComponent("evaluation.json")
             try AtomicFile.write(to: json) { try report.json().write(to: $0) }
             try report.picture().write(to: folder.appendingPathComponent("evaluation.png"))

@@ -109,5 +109,8 @@ import TacoCore
         let picture = report.picture()
         #expect(picture.width >= 640 && Set(picture.pixels).count > 5)
         #expect { try EvaluationRun(shards: shards.folder, classLabels: ["sub-99_ses-1": 1]) } throws: { "\($0)".contains("sub-99_ses-1") }
+        // A label may name a subject (all its sessions) instead of a key; unknown ones may be dropped instead.
+        let bySubject = try EvaluationRun(shards: shards.folder, classLabels: ["sub-01": 1, "sub-02_ses-1": 0, "sub-99": 1], ignoringUnknownLabels: true)
+        #expect(bySubject.classLabels == ["sub-01_ses-1": 1, "sub-02_ses-1": 0])
     }
 }

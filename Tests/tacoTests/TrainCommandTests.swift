@@ -34,8 +34,9 @@ import Testing
         #expect(loss[1]["intra"] as? Double == 0 && loss[1]["inter"] as? Double == 0 && loss[1]["reconstruction"] as? Double == 1)
         var rest = written
         for i in rest.indices { rest[i]["loss"] = nil }
-        #expect(NSDictionary(dictionary: rest[0]).isEqual(to: rest[1]))
-        #expect(NSDictionary(dictionary: loss[0]).isEqual(to: loss[1].merging(["intra": 10.0, "inter": 10.0]) { $1 }))
+        func canonical(_ object: [String: Any]) throws -> Data { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
+        #expect(try canonical(rest[0]) == canonical(rest[1]))
+        #expect(try canonical(loss[0]) == canonical(loss[1].merging(["intra": 10, "inter": 10]) { $1 }))
     }
 
     @Test func missingInputsAreNamed() throws {
@@ -55,5 +56,11 @@ import Testing
         #expect(probe.status == 1 && probe.err.contains("model.safetensors"))
         let embed = try TacoProcess.run(["embed", model.path, folder.path, "--out", folder.appendingPathComponent("features").path])
         #expect(embed.status == 1 && embed.err.contains("model.safetensors"))
+        let evaluate = try TacoProcess.run(["evaluate", model.path, shards.path])
+        #expect(evaluate.status == 1 && evaluate.err.contains("no-shards"))
+        let alone = try TacoProcess.run(["evaluate", shards.path])
+        #expect(alone.status == 2 && alone.err.contains("at least one run and the shards"))
+        let truthOnly = try TacoProcess.run(["evaluate", model.path, shards.path, "--synth-truth", folder.path])
+        #expect(truthOnly.status == 2 && truthOnly.err.contains("--key-file"))
     }
 }

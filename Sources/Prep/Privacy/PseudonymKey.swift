@@ -27,6 +27,12 @@ public struct PseudonymKey: Sendable {
         try openOrCreate(keyFile: folder.appendingPathComponent("key"), outputs: outputs)
     }
 
+    /// Opens an existing key (`taco prep --key-file`) without creating anything.
+    public static func existing(keyFile: URL) throws -> PseudonymKey {
+        guard FileManager.default.fileExists(atPath: keyFile.path) else { throw Failure(path: keyFile.path, reason: "no key file here") }
+        return try openOrCreate(keyFile: keyFile)
+    }
+
     /// Opens the key in `keyFile` (`taco prep --key-file`), creating it (and its folder, mode 0700) if
     /// absent; the pseudonym table lives beside it. Refuses a key inside any of `outputs`.
     public static func openOrCreate(keyFile: URL, outputs: [URL] = []) throws -> PseudonymKey {

@@ -24,7 +24,7 @@ public struct EvaluationRun: Sendable {
     public let folds: [[String]]
     /// Subjects left out for lacking a modality.
     public let excluded: [String]
-    /// Class labels (0 or 1) by subject key, for the classification task.
+    /// Class labels (0 or 1) by subject key, for the classification task (given by key or by subject).
     public let classLabels: [String: Int]
     private let dataset: ShardDataset
 
@@ -32,7 +32,9 @@ public struct EvaluationRun: Sendable {
 
     /// `modalities`: two (default T1w and FLAIR when every subject has them, else the first two every subject has);
     /// `folds`: at most one per subject; `classLabels`: optional, by subject key.
-    public init(shards: URL, modalities: [String]? = nil, folds: Int = 3, classLabels: [String: Int] = [:]) throws {
+    /// `ignoringUnknownLabels`: labels of subjects not in the shards are dropped instead of refused (for labels
+    /// from a whole cohort's truth, of which some subjects may not have been prepared).
+    public init(shards: URL, modalities: [String]? = nil, folds: Int = 3, classLabels: [String: Int] = [:], ignoringUnknownLabels: Bool = false) throws {
         let manifest = shards.pathExtension == "json" ? shards : shards.appendingPathComponent(ShardManifest.fileName)
         dataset = try ShardDataset(manifest: manifest)
         let subjects = dataset.manifest.subjects.sorted { $0.key < $1.key }
@@ -58,11 +60,15 @@ public struct EvaluationRun: Sendable {
             let begin = f * usable.count / k, end = (f + 1) * usable.count / k
             return usable[begin..<end].map(\.key)
         }
-        if let unknown = classLabels.keys.sorted().first(where: { key in !usable.contains { $0.key == key } }) {
+        // A label names a subject key (sub-X_ses-Y) or a subject (sub-X: all its sessions).
+        func subject(_ key: String) -> String { String(key.split(separator: "_").first ?? Substring(key)) }
+        if !ignoringUnknownLabels, let unknown = classLabels.keys.sorted().first(where: { label in !usable.contains { $0.key == label || subject($0.key) == label } }) {
             throw TrainingError("subject label for \(unknown): no such subject with \(chosen.joined(separator: " and ")) in the shards")
         }
         if let value = classLabels.values.first(where: { $0 != 0 && $0 != 1 }) { throw TrainingError("subject labels must be 0 or 1, found \(value)") }
-        self.classLabels = classLabels
+        var resolved: [String: Int] = [:]
+        for s in usable { if let label = classLabels[s.key] ?? classLabels[subject(s.key)] { resolved[s.key] = label } }
+        self.classLabels = resolved
     }
 
     /// The test-time inputs: both modalities, then each one missing.
