@@ -41,7 +41,7 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .long, help: "The shards come from `taco synth`: the report says so and what that limits.")
     var synthetic = false
 
-    @Option(name: .long, help: "The truth folder of the `taco synth` cohort the shards come from: classify subjects by lesion presence (implies --synthetic; needs --key-file).")
+    @Option(name: .long, help: "The truth folder of the `taco synth` cohort the shards come from: classify subjects by lesion presence and find lesion tokens (implies --synthetic; needs --key-file).")
     var synthTruth: String?
 
     @Option(name: .long, help: "With --synth-truth: the pseudonym key `taco prep` used, to find each truth subject's pseudonym.")
@@ -59,17 +59,23 @@ struct EvaluateCommand: ParsableCommand {
         let runs = paths.dropLast().map { URL(fileURLWithPath: $0) }
         do {
             var classLabels = try labels.map { try SubjectLabels.read(URL(fileURLWithPath: $0), column: labelColumn) } ?? [:]
+            var lesions: [String: EvaluationRun.LesionSphere] = [:]
             if let synthTruth, let keyFile {
                 // Lesion present or not, by the pseudonym taco prep gave each truth subject's patient id.
                 let truth = try CohortTruth.read(URL(fileURLWithPath: synthTruth))
                 let key = try PseudonymKey.existing(keyFile: URL(fileURLWithPath: keyFile))
                 for subject in truth.subjects {
                     guard let patient = subject.phi["PatientID"] else { continue }
-                    classLabels["sub-" + key.subjectLabel(forPatientID: patient)] = subject.lesion == nil ? 0 : 1
+                    let pseudonym = "sub-" + key.subjectLabel(forPatientID: patient)
+                    classLabels[pseudonym] = subject.lesion == nil ? 0 : 1
+                    if let lesion = subject.lesion, lesion.center.count == 3 {
+                        lesions[pseudonym] = .init(centre: SIMD3(lesion.center[0], lesion.center[1], lesion.center[2]), radius: lesion.radiusMM)
+                    }
                 }
             }
             let evaluation = try EvaluationRun(shards: shards, modalities: modalities.map { $0.split(separator: ",").map(String.init) },
-                                               folds: folds, classLabels: classLabels, ignoringUnknownLabels: synthTruth != nil)
+                                               folds: folds, classLabels: classLabels, lesions: lesions,
+                                               ignoringUnknownLabels: synthTruth != nil)
             print("taco evaluate: \(evaluation.keys.count) subjects in \(evaluation.folds.count) folds; modalities \(evaluation.modalities.joined(separator: " and "))"
                   + (evaluation.excluded.isEmpty ? "" : "; \(evaluation.excluded.count) left out for lacking one")
                   + (classLabels.isEmpty ? "" : "; \(classLabels.count) labelled for classification"))

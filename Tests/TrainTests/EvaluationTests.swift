@@ -70,6 +70,49 @@ import TacoCore
         #expect(tokens.pooled(1).rows == 1 && tokens.pooled(1).columns == 8)
     }
 
+    /// A 3 mm sphere at the centre of one 8 mm token (stride 4 at 2 mm voxels) marks that token only; one far
+    /// outside marks none.
+    @Test func lesionTokensAreTheTokensTheSphereFills() throws {
+        let shards = try SyntheticShards(count: 2, perShard: 2)
+        defer { shards.remove() }
+        var configuration = TrainingConfiguration()
+        configuration.model = ModelConfiguration(channels: [4, 8, 8], groups: 2, tokenStage: 2)
+        let embedder = TokenEmbedder(try TrainedModel.initial(configuration))
+        let dataset = try shards.dataset()
+        let key = shards.subjects[0].key
+        let reader = try dataset.reader(for: key)
+        let d = try reader.describe(key)
+        let brain = try BrainTokens(reader: reader, key: key, embedder: embedder)
+        let grid = embedder.grid(for: d.size)
+        let chosen = brain.rows[brain.rows.count / 2]
+        let i = chosen % grid.x, j = (chosen / grid.x) % grid.y, k = chosen / (grid.x * grid.y)
+        let v = SIMD3<Double>(Double(4 * i) + 1.5, Double(4 * j) + 1.5, Double(4 * k) + 1.5), a = d.affine
+        let centre = SIMD3(a[0] * v.x + a[3], a[5] * v.y + a[7], a[10] * v.z + a[11])       // the affine is diagonal
+        let marked = EvaluationRun.lesionTokens(brain, sphere: .init(centre: centre, radius: 3), description: d, embedder: embedder)
+        #expect(marked.count == brain.rows.count && marked.reduce(0, +) == 1 && marked[brain.rows.count / 2] == 1)
+        let none = EvaluationRun.lesionTokens(brain, sphere: .init(centre: centre + 500, radius: 5), description: d, embedder: embedder)
+        #expect(none.allSatisfy { $0 == 0 })
+    }
+
+    /// A rare class (5%) that the features separate: the balanced probe finds it, the unweighted one barely does.
+    @Test func theBalancedProbeFindsARareClass() {
+        var rng = SeededGenerator(seed: 4)
+        var values: [Float] = [], labels: [Int] = []
+        for n in 0..<400 {
+            let rare = n % 20 == 0
+            values += [Float((rare ? 1.5 : 0.0) + rng.gaussian()), Float(rng.gaussian())]
+            labels.append(rare ? 1 : 0)
+        }
+        let x = Matrix(rows: 400, columns: 2, values: values)
+        func recall(_ probe: LinearProbe) -> Double {
+            let p = probe.predict(x)
+            return Double(zip(p, labels).filter { $0 == 1 && $1 == 1 }.count) / 20
+        }
+        let balanced = recall(LinearProbe(features: x, labels: labels, classes: 2, balanced: true))
+        let plain = recall(LinearProbe(features: x, labels: labels, classes: 2))
+        #expect(balanced >= 0.6 && plain <= 0.2, "balanced \(balanced), plain \(plain)")
+    }
+
     @Test func subjectLabelsAreReadAndBadOnesNamed() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-labels-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -112,5 +155,15 @@ import TacoCore
         // A label may name a subject (all its sessions) instead of a key; unknown ones may be dropped instead.
         let bySubject = try EvaluationRun(shards: shards.folder, classLabels: ["sub-01": 1, "sub-02_ses-1": 0, "sub-99": 1], ignoringUnknownLabels: true)
         #expect(bySubject.classLabels == ["sub-01_ses-1": 1, "sub-02_ses-1": 0])
+
+        // Lesions in half the subjects: the lesion-token task is scored for each input.
+        var lesions: [String: EvaluationRun.LesionSphere] = [:]
+        for (n, subject) in shards.subjects.enumerated() where n % 2 == 1 {
+            let a = subject.affine, v = SIMD3<Double>(20, 18, 16)
+            lesions[subject.key] = .init(centre: SIMD3(a[0] * v.x + a[3], a[5] * v.y + a[7], a[10] * v.z + a[11]), radius: 7)
+        }
+        let withLesions = try EvaluationRun(shards: shards.folder, folds: 3, classLabels: labels, lesions: lesions)
+        let lesionResult = try withLesions.evaluate(try TrainedModel.initial(configuration), name: "random init")
+        #expect(withLesions.inputs.allSatisfy { lesionResult.figure("lesion tokens, few-shot", "Dice", $0) != nil })
     }
 }

@@ -12,11 +12,23 @@ import TacoCore
 /// modality they came from, which the topology losses are meant to reduce.
 ///
 /// Tasks: tissue segmentation of brain tokens (CSF, GM, WM from the shards' atlas labels) by a linear probe and
-/// by a light trained head (one hidden layer), accuracy and mean Dice; and, when subject labels are given,
+/// by a light trained head (one hidden layer), accuracy and mean Dice; when subject labels are given,
 /// classification from the subject's pooled (mean) brain-token features by logistic regression, accuracy and
-/// AUC over the out-of-fold predictions.
+/// AUC over the out-of-fold predictions; when lesions are given, lesion tokens found by a class-balanced
+/// linear probe fitted on the training folds' few subjects, Dice of the lesion tokens.
 public struct EvaluationRun: Sendable {
     public static let tissueClasses = ProbeRun.classNames
+
+    /// A spherical lesion of a subject: its centre (RAS mm, the shards' world frame) and radius (mm).
+    public struct LesionSphere: Sendable, Equatable {
+        public var centre: SIMD3<Double>
+        public var radius: Double
+
+        public init(centre: SIMD3<Double>, radius: Double) {
+            self.centre = centre
+            self.radius = radius
+        }
+    }
 
     /// The two modalities each subject is embedded in.
     public let modalities: [String]
@@ -26,6 +38,9 @@ public struct EvaluationRun: Sendable {
     public let excluded: [String]
     /// Class labels (0 or 1) by subject key, for the classification task (given by key or by subject).
     public let classLabels: [String: Int]
+    /// Lesions by subject key, for the lesion-token task (run when given; subjects with a class label of 0 are
+    /// lesion-free, those without a class label are left out of it).
+    public let lesions: [String: LesionSphere]
     private let dataset: ShardDataset
 
     public var keys: [String] { folds.flatMap { $0 } }
@@ -34,7 +49,8 @@ public struct EvaluationRun: Sendable {
     /// `folds`: at most one per subject; `classLabels`: optional, by subject key.
     /// `ignoringUnknownLabels`: labels of subjects not in the shards are dropped instead of refused (for labels
     /// from a whole cohort's truth, of which some subjects may not have been prepared).
-    public init(shards: URL, modalities: [String]? = nil, folds: Int = 3, classLabels: [String: Int] = [:], ignoringUnknownLabels: Bool = false) throws {
+    public init(shards: URL, modalities: [String]? = nil, folds: Int = 3, classLabels: [String: Int] = [:],
+                lesions: [String: LesionSphere] = [:], ignoringUnknownLabels: Bool = false) throws {
         let manifest = shards.pathExtension == "json" ? shards : shards.appendingPathComponent(ShardManifest.fileName)
         dataset = try ShardDataset(manifest: manifest)
         let subjects = dataset.manifest.subjects.sorted { $0.key < $1.key }
@@ -66,9 +82,13 @@ public struct EvaluationRun: Sendable {
             throw TrainingError("subject label for \(unknown): no such subject with \(chosen.joined(separator: " and ")) in the shards")
         }
         if let value = classLabels.values.first(where: { $0 != 0 && $0 != 1 }) { throw TrainingError("subject labels must be 0 or 1, found \(value)") }
-        var resolved: [String: Int] = [:]
-        for s in usable { if let label = classLabels[s.key] ?? classLabels[subject(s.key)] { resolved[s.key] = label } }
+        var resolved: [String: Int] = [:], spheres: [String: LesionSphere] = [:]
+        for s in usable {
+            if let label = classLabels[s.key] ?? classLabels[subject(s.key)] { resolved[s.key] = label }
+            if let sphere = lesions[s.key] ?? lesions[subject(s.key)] { spheres[s.key] = sphere }
+        }
         self.classLabels = resolved
+        self.lesions = spheres
     }
 
     /// The test-time inputs: both modalities, then each one missing.
@@ -100,6 +120,8 @@ public struct EvaluationRun: Sendable {
     struct SubjectTokens {
         var byModality: [Matrix<Float>]
         var labels: [Int]
+        /// 1 for a brain token of which at least a tenth of the voxels lie in the subject's lesion.
+        var lesion: [Int]
 
         /// The features a head sees for `input` (an index of ``EvaluationRun/inputs``).
         func features(_ input: Int) -> Matrix<Float> {
@@ -127,7 +149,31 @@ public struct EvaluationRun: Sendable {
             guard let index = d.modalities.firstIndex(of: m) else { throw TrainingError("subject \(key) has no \(m)") }
             return try brain.features(try reader.imageBox(key, modality: index, origin: .zero, size: d.size), embedder: embedder)
         }
-        return SubjectTokens(byModality: byModality, labels: brain.labels)
+        return SubjectTokens(byModality: byModality, labels: brain.labels,
+                             lesion: lesions[key].map { Self.lesionTokens(brain, sphere: $0, description: d, embedder: embedder) } ?? [Int](repeating: 0, count: brain.rows.count))
+    }
+
+    /// Which brain tokens hold the lesion: a tenth of their voxels or more inside the sphere (voxel centres
+    /// mapped to RAS by the shard's affine).
+    static func lesionTokens(_ brain: BrainTokens, sphere: LesionSphere, description d: ShardReader.Description, embedder: TokenEmbedder) -> [Int] {
+        let s = embedder.trained.configuration.model.tokenStride, grid = embedder.grid(for: d.size), a = d.affine
+        func ras(_ v: SIMD3<Double>) -> SIMD3<Double> {
+            SIMD3(a[0] * v.x + a[1] * v.y + a[2] * v.z + a[3], a[4] * v.x + a[5] * v.y + a[6] * v.z + a[7], a[8] * v.x + a[9] * v.y + a[10] * v.z + a[11])
+        }
+        let reach = sphere.radius + Double(s) * (d.spacing.max() ?? 1) * 0.87
+        return brain.rows.map { t in
+            let i = t % grid.x, j = (t / grid.x) % grid.y, k = t / (grid.x * grid.y)
+            let centre = SIMD3<Double>(Double(i * s), Double(j * s), Double(k * s)) + Double(s - 1) / 2
+            let offset = ras(centre) - sphere.centre
+            guard (offset * offset).sum().squareRoot() <= reach else { return 0 }
+            var inside = 0, total = 0
+            for z in (k * s)..<min((k + 1) * s, d.size.z) { for y in (j * s)..<min((j + 1) * s, d.size.y) { for x in (i * s)..<min((i + 1) * s, d.size.x) {
+                let o = ras(SIMD3(Double(x), Double(y), Double(z))) - sphere.centre
+                total += 1
+                if (o * o).sum() <= sphere.radius * sphere.radius { inside += 1 }
+            } } }
+            return total > 0 && 10 * inside >= total ? 1 : 0
+        }
     }
 
     /// Every task for one encoder.
@@ -170,6 +216,23 @@ public struct EvaluationRun: Sendable {
                     record(task, "mean Dice", input, scores.meanDice)
                 }
             }
+            if !lesions.isEmpty {
+                let shots = training.filter { classLabels[$0] != nil }, tested = heldOut.filter { classLabels[$0] != nil }
+                if !shots.isEmpty, !tested.isEmpty {
+                    let rows = shots.map { subjects[$0]!.features(0) }, truth = shots.flatMap { subjects[$0]!.lesion }
+                    if truth.contains(1) {
+                        let x = Matrix(rows: truth.count, columns: rows[0].columns, values: rows.flatMap(\.values))
+                        let detector = timed("lesion tokens") { LinearProbe(features: x, labels: truth, classes: 2, balanced: true) }
+                        for input in inputs.indices {
+                            let trows = tested.map { subjects[$0]!.features(input) }
+                            let predicted = detector.predict(Matrix(rows: trows.map(\.rows).reduce(0, +), columns: x.columns, values: trows.flatMap(\.values)))
+                            if let dice = SegmentationScores(predicted: predicted, truth: tested.flatMap { subjects[$0]!.lesion }, classes: 2).dice[1] {
+                                record("lesion tokens, few-shot", "Dice", input, dice)
+                            }
+                        }
+                    }
+                }
+            }
             if !classLabels.isEmpty {
                 let labelled = training.filter { classLabels[$0] != nil }, tested = heldOut.filter { classLabels[$0] != nil }
                 guard !labelled.isEmpty, !tested.isEmpty else { continue }
@@ -190,6 +253,11 @@ public struct EvaluationRun: Sendable {
         for task in ["tissue, linear probe", "tissue, trained head"] {
             for metric in ["accuracy", "mean Dice"] {
                 for input in inputs.indices { figures.append(Figure(task: task, metric: metric, input: inputs[input], spread: Spread(perFold["\(task)|\(metric)|\(inputs[input])"] ?? []))) }
+            }
+        }
+        for input in inputs.indices {
+            if let values = perFold["lesion tokens, few-shot|Dice|\(inputs[input])"] {
+                figures.append(Figure(task: "lesion tokens, few-shot", metric: "Dice", input: inputs[input], spread: Spread(values)))
             }
         }
         if !outOfFoldTruth.isEmpty {

@@ -10,20 +10,30 @@ public struct LinearProbe: Sendable {
     /// (channels + 1) x classes; the last row is the bias.
     public let weights: Matrix<Float>
 
-    /// Fits the classifier on `features` (tokens x channels) with labels in 0..<classes.
-    public init(features: Matrix<Float>, labels: [Int], classes: Int, iterations: Int = 300, rate: Double = 0.05, l2: Double = 1e-4) {
+    /// Fits the classifier on `features` (tokens x channels) with labels in 0..<classes. `balanced`: each class
+    /// weighs the same in the loss whatever its count (each token weighted n / (classes present x its class's count)),
+    /// for rare classes such as lesion tokens.
+    public init(features: Matrix<Float>, labels: [Int], classes: Int, iterations: Int = 300, rate: Double = 0.05, l2: Double = 1e-4,
+                balanced: Bool = false) {
         precondition(features.rows == labels.count && features.rows > 0, "one label per token")
         self.classes = classes
         let c = features.columns, n = features.rows
         (mean, deviation) = Self.statistics(features)
         let x = Self.standardised(features, mean: mean, deviation: deviation)
+        var counts = [Int](repeating: 0, count: classes)
+        for l in labels { counts[l] += 1 }
+        let present = Float(counts.filter { $0 > 0 }.count)
+        let rowWeight = labels.map { balanced ? Float(n) / (present * Float(counts[$0])) : 1 }
         var w = Matrix<Float>(zeros: c + 1, classes)
         var m = w.values, v = w.values
         for t in 1...iterations {
             let p = Self.probabilities(x.times(w))
             var residual = p
-            for i in 0..<n { residual[i, labels[i]] -= 1 }
-            // d(mean cross-entropy)/dW = X^T (P - Y) / n, plus l2 * W (not on the bias row).
+            for i in 0..<n {
+                residual[i, labels[i]] -= 1
+                if balanced { for k in 0..<classes { residual[i, k] *= rowWeight[i] } }
+            }
+            // d(mean weighted cross-entropy)/dW = X^T diag(weights) (P - Y) / n, plus l2 * W (not on the bias row).
             var g = Self.transposedTimes(x, residual)
             for k in g.values.indices { g.values[k] /= Float(n) }
             for k in 0..<(c * classes) { g.values[k] += Float(l2) * w.values[k] }
