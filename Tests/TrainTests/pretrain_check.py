@@ -87,4 +87,29 @@ from monai.networks.nets import SwinUNETR  # noqa: E402
 with safe_open(os.path.join(swin, "model.safetensors"), framework="pt") as f:
     assert json.loads(f.metadata()["configuration"])["model"]["architecture"] == "swinunetr"
     SwinUNETR(in_channels=1, out_channels=1, feature_size=12).load_state_dict({k: f.get_tensor(k) for k in f.keys()}, strict=True)
+# --term-gradients: each term's logged gradient norm equals one computed here by its own backward pass on the
+# same first batch, initial weights and negatives.
+terms_run = os.path.join(folder, "terms")
+command = [sys.executable, os.path.join(here, "pretrain_ranks.py"), shards, "--out", terms_run, "--steps", "1", "--batch-size", "2", "--crop", "32",
+           "--channels", "8,16,32", "--workers", "0", "--seed", "3", "--no-augmentation", "--term-gradients"]
+result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+logged = metrics(terms_run)[0]
+sys.path.insert(0, os.path.join(here, "..", "..", "python", "examples"))
+import pretrain  # noqa: E402
+from tacokit.torch import TacoDataset, TacoEncoderDecoder, TopologyLoss, loss_pairs  # noqa: E402
+dataset = TacoDataset(os.path.join(shards, "dataset.json"), batch_size=2, roi=[32, 32, 32], token_stride=4, seed=3, rank=0, world_size=1,
+                      library=library, flips=False, rotations=False, threads=1, prefetch=4, max_pairs=6)
+batch = next(iter(dataset))
+for name in ["reconstruction", "intra", "inter"]:
+    torch.manual_seed(3)
+    net = TacoEncoderDecoder({"channels": [8, 16, 32], "blocks_per_stage": 1, "groups": 8, "slope": 0.01, "input_channels": 1, "token_stage": 2})
+    x = torch.cat([batch["views"][:, 0], batch["views"][:, 1]])
+    token_map, output = net(x)
+    terms = TopologyLoss()(token_map[:2], token_map[2:], loss_pairs(batch), reconstruction=(output, x),
+                           generator=torch.Generator().manual_seed(pretrain.negatives_seed(3, 0, 0)))
+    terms[name].backward()
+    direct = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in net.parameters() if p.grad is not None))
+    assert direct > 0 and abs(logged[f"gradient_norm_{name}"] - direct) <= 1e-5 * direct, (name, logged[f"gradient_norm_{name}"], direct)
+
 print("ok: 2 ranks identical, losses", [round(m["loss"], 4) for m in lines], "resumed run equal")

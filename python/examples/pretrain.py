@@ -70,6 +70,8 @@ def arguments(argv=None):
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     a.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     a.add_argument("--stop-after", type=int, help="end this job after step K (with a checkpoint)")
+    a.add_argument("--term-gradients", action="store_true",
+                   help="log each loss term's own gradient norm (unweighted) every step; one process only (three extra backward passes)")
     args = a.parse_args(argv)
     if args.ablation == "reconstruction-only":
         if args.intra_weight or args.inter_weight:
@@ -207,6 +209,20 @@ def restore(path, model, optimiser, config):
     return {k: int(meta[k]) for k in ["step", "optimizer_steps", "stream_epoch", "stream_batch", "consecutive_skipped", "skipped"]}
 
 
+def term_gradient_norms(model, terms):
+    """The L2 norm over all parameters of each unweighted term's gradient, before clipping: how hard each term
+    pulls, to set against the weights (a term that does not depend on the parameters has norm 0)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    norms = {}
+    for name in ["reconstruction", "intra", "inter"]:
+        if not terms[name].requires_grad:
+            norms[f"gradient_norm_{name}"] = 0.0
+            continue
+        grads = torch.autograd.grad(terms[name], parameters, retain_graph=True, allow_unused=True)
+        norms[f"gradient_norm_{name}"] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None)))
+    return norms
+
+
 def negatives_seed(seed, step, rank):
     """The seed of the losses' negatives at a step on a rank: a hash of the three (nothing else enters)."""
     return int.from_bytes(hashlib.blake2b(f"{seed}/{step}/{rank}".encode(), digest_size=8).digest(), "little") >> 1
@@ -232,6 +248,8 @@ def main(argv=None):
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    if args.term_gradients and distributed:
+        raise SystemExit("--term-gradients runs in one process (DDP's gradient hooks allow one backward pass per step)")
     config = configuration(args, world)
     run = RunFolder(args.out)
 
@@ -289,8 +307,9 @@ def main(argv=None):
         forwarded = clock()
         generator = torch.Generator().manual_seed(negatives_seed(config["seed"], state["step"], rank))
         terms = loss(token_map[:s].float(), token_map[s:].float(), loss_pairs(batch, device),
-                     reconstruction=(output.float(), x) if weights["reconstruction"] > 0 else None, generator=generator)
+                     reconstruction=(output.float(), x) if weights["reconstruction"] > 0 or args.term_gradients else None, generator=generator)
         lossed = clock()
+        term_norms = term_gradient_norms(model, terms) if args.term_gradients else {}
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()                                               # DDP averages the gradients here
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip_norm"] or float("inf")))
@@ -324,7 +343,7 @@ def main(argv=None):
                     "learning_rate": learning_rate(config, state["step"] - 1), "gradient_norm": norm, "step_seconds": seconds,
                     "samples_per_second": s * world / max(seconds, 1e-9), "pairs_used": pairs_used,
                     "data_seconds": loaded - started, "forward_seconds": forwarded - loaded, "loss_seconds": lossed - forwarded,
-                    "backward_seconds": backward - lossed}
+                    "backward_seconds": backward - lossed, **term_norms}
             if skipped:
                 line["skipped"] = skipped
             log.write(json.dumps({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in line.items()},
