@@ -178,96 +178,126 @@ public struct EvaluationRun: Sendable {
 
     /// Every task for one encoder.
     public func evaluate(_ model: TrainedModel, name: String, ablation: String? = nil) throws -> Result {
-        var seconds: [String: Double] = [:]
-        func timed<T>(_ part: String, _ body: () throws -> T) rethrows -> T {
-            let start = Date()
-            defer { seconds[part, default: 0] += Date().timeIntervalSince(start) }
-            return try body()
-        }
+        var clock = PartClock()
         let embedder = TokenEmbedder(model)
         var subjects: [String: SubjectTokens] = [:]
-        try timed("embedding") { for key in keys { subjects[key] = try tokens(of: key, embedder: embedder) } }
+        try clock.time("embedding") { for key in keys { subjects[key] = try tokens(of: key, embedder: embedder) } }
         guard subjects.values.allSatisfy({ !$0.labels.isEmpty }) else { throw TrainingError("a subject has no brain tokens (are the atlas labels empty?)") }
-
-        func stack(_ keys: [String], _ input: Int) -> (Matrix<Float>, [Int]) {
-            var values: [Float] = [], labels: [Int] = [], columns = 0
-            for key in keys {
-                let f = subjects[key]!.features(input)
-                values += f.values
-                labels += subjects[key]!.labels
-                columns = f.columns
-            }
-            return (Matrix(rows: labels.count, columns: columns, values: values), labels)
-        }
-        var perFold: [String: [Double]] = [:]
-        func record(_ task: String, _ metric: String, _ input: Int, _ value: Double) { perFold["\(task)|\(metric)|\(inputs[input])", default: []].append(value) }
-        var outOfFold = [[Double]](repeating: [], count: inputs.count), outOfFoldTruth: [Int] = []
-
+        var scoring = FoldScores(inputs: inputs, subjects: subjects)
         for (f, heldOut) in folds.enumerated() {
             let training = keys.filter { !heldOut.contains($0) }
-            let (x, y) = stack(training, 0)
-            let probe = timed("tissue linear probe") { LinearProbe(features: x, labels: y, classes: Self.tissueClasses.count) }
-            let head = timed("tissue head") { FeatureHead(features: x, labels: y, classes: Self.tissueClasses.count, seed: UInt64(f)) }
-            for input in inputs.indices {
-                let (tx, ty) = stack(heldOut, input)
-                for (task, predicted) in [("tissue, linear probe", probe.predict(tx)), ("tissue, trained head", head.predict(tx))] {
-                    let scores = SegmentationScores(predicted: predicted, truth: ty, classes: Self.tissueClasses.count)
-                    record(task, "accuracy", input, scores.accuracy)
-                    record(task, "mean Dice", input, scores.meanDice)
-                }
-            }
+            scoring.tissue(training: training, heldOut: heldOut, seed: UInt64(f), clock: &clock)
             if !lesions.isEmpty {
-                let shots = training.filter { classLabels[$0] != nil }, tested = heldOut.filter { classLabels[$0] != nil }
-                if !shots.isEmpty, !tested.isEmpty {
-                    let rows = shots.map { subjects[$0]!.features(0) }, truth = shots.flatMap { subjects[$0]!.lesion }
-                    if truth.contains(1) {
-                        let x = Matrix(rows: truth.count, columns: rows[0].columns, values: rows.flatMap(\.values))
-                        let detector = timed("lesion tokens") { LinearProbe(features: x, labels: truth, classes: 2, balanced: true) }
-                        for input in inputs.indices {
-                            let trows = tested.map { subjects[$0]!.features(input) }
-                            let predicted = detector.predict(Matrix(rows: trows.map(\.rows).reduce(0, +), columns: x.columns, values: trows.flatMap(\.values)))
-                            if let dice = SegmentationScores(predicted: predicted, truth: tested.flatMap { subjects[$0]!.lesion }, classes: 2).dice[1] {
-                                record("lesion tokens, few-shot", "Dice", input, dice)
-                            }
-                        }
-                    }
-                }
+                scoring.lesions(training: training.filter { classLabels[$0] != nil }, heldOut: heldOut.filter { classLabels[$0] != nil }, clock: &clock)
             }
             if !classLabels.isEmpty {
-                let labelled = training.filter { classLabels[$0] != nil }, tested = heldOut.filter { classLabels[$0] != nil }
-                guard !labelled.isEmpty, !tested.isEmpty else { continue }
-                let rows = labelled.map { subjects[$0]!.pooled(0) }
-                let px = Matrix(rows: rows.count, columns: rows[0].columns, values: rows.flatMap(\.values))
-                let classifier = timed("classification") { LinearProbe(features: px, labels: labelled.map { classLabels[$0]! }, classes: 2) }
-                outOfFoldTruth += tested.map { classLabels[$0]! }
-                for input in inputs.indices {
-                    let trows = tested.map { subjects[$0]!.pooled(input) }
-                    let p = classifier.probabilities(Matrix(rows: trows.count, columns: trows[0].columns, values: trows.flatMap(\.values)))
-                    let probabilities = (0..<p.rows).map { Double(p[$0, 1]) }
-                    outOfFold[input] += probabilities
-                    record("classification", "accuracy", input, BinaryScores(probabilities: probabilities, truth: tested.map { classLabels[$0]! }).accuracy)
-                }
+                scoring.classification(training: training.filter { classLabels[$0] != nil }, heldOut: heldOut.filter { classLabels[$0] != nil },
+                                       labels: classLabels, clock: &clock)
             }
         }
-        var figures: [Figure] = []
-        for task in ["tissue, linear probe", "tissue, trained head"] {
-            for metric in ["accuracy", "mean Dice"] {
-                for input in inputs.indices { figures.append(Figure(task: task, metric: metric, input: inputs[input], spread: Spread(perFold["\(task)|\(metric)|\(inputs[input])"] ?? []))) }
-            }
-        }
+        return Result(model: name, step: model.step, ablation: ablation, figures: scoring.figures(), seconds: clock.seconds)
+    }
+}
+
+/// Seconds spent per named part.
+struct PartClock {
+    var seconds: [String: Double] = [:]
+
+    mutating func time<T>(_ part: String, _ body: () throws -> T) rethrows -> T {
+        let start = Date()
+        defer { seconds[part, default: 0] += Date().timeIntervalSince(start) }
+        return try body()
+    }
+}
+
+/// The tasks' heads fitted and scored fold by fold on one encoder's subject tokens; each figure's per-fold values.
+struct FoldScores {
+    let inputs: [String]
+    let subjects: [String: EvaluationRun.SubjectTokens]
+    private var perFold: [String: [Double]] = [:]
+    private var order: [(String, String)] = []
+    /// The classifier's out-of-fold probabilities per input, and their truth.
+    private var outOfFold: [[Double]]
+    private var outOfFoldTruth: [Int] = []
+
+    init(inputs: [String], subjects: [String: EvaluationRun.SubjectTokens]) {
+        self.inputs = inputs
+        self.subjects = subjects
+        outOfFold = [[Double]](repeating: [], count: inputs.count)
+    }
+
+    private mutating func record(_ task: String, _ metric: String, _ input: Int, _ value: Double) {
+        if !order.contains(where: { $0 == (task, metric) }) { order.append((task, metric)) }
+        perFold["\(task)|\(metric)|\(inputs[input])", default: []].append(value)
+    }
+
+    /// The subjects' brain tokens for `input`, stacked, with one row per token.
+    private func stack(_ keys: [String], _ input: Int, labels: (EvaluationRun.SubjectTokens) -> [Int]) -> (Matrix<Float>, [Int]) {
+        let rows = keys.map { subjects[$0]!.features(input) }
+        return (Matrix(rows: rows.map(\.rows).reduce(0, +), columns: rows[0].columns, values: rows.flatMap(\.values)), keys.flatMap { labels(subjects[$0]!) })
+    }
+
+    /// Tissue segmentation by the linear probe and the trained head.
+    mutating func tissue(training: [String], heldOut: [String], seed: UInt64, clock: inout PartClock) {
+        let (x, y) = stack(training, 0, labels: \.labels)
+        let classes = EvaluationRun.tissueClasses.count
+        let probe = clock.time("tissue linear probe") { LinearProbe(features: x, labels: y, classes: classes) }
+        let head = clock.time("tissue head") { FeatureHead(features: x, labels: y, classes: classes, seed: seed) }
         for input in inputs.indices {
-            if let values = perFold["lesion tokens, few-shot|Dice|\(inputs[input])"] {
-                figures.append(Figure(task: "lesion tokens, few-shot", metric: "Dice", input: inputs[input], spread: Spread(values)))
+            let (tx, ty) = stack(heldOut, input, labels: \.labels)
+            for (task, predicted) in [("tissue, linear probe", probe.predict(tx)), ("tissue, trained head", head.predict(tx))] {
+                let scores = SegmentationScores(predicted: predicted, truth: ty, classes: classes)
+                record(task, "accuracy", input, scores.accuracy)
+                record(task, "mean Dice", input, scores.meanDice)
+            }
+        }
+    }
+
+    /// Lesion tokens by a class-balanced probe fitted on the training subjects (a few).
+    mutating func lesions(training: [String], heldOut: [String], clock: inout PartClock) {
+        guard !training.isEmpty, !heldOut.isEmpty else { return }
+        let (x, y) = stack(training, 0, labels: \.lesion)
+        guard y.contains(1) else { return }
+        let detector = clock.time("lesion tokens") { LinearProbe(features: x, labels: y, classes: 2, balanced: true) }
+        for input in inputs.indices {
+            let (tx, ty) = stack(heldOut, input, labels: \.lesion)
+            if let dice = SegmentationScores(predicted: detector.predict(tx), truth: ty, classes: 2).dice[1] { record("lesion tokens, few-shot", "Dice", input, dice) }
+        }
+    }
+
+    /// Subject classification from pooled features by logistic regression.
+    mutating func classification(training: [String], heldOut: [String], labels: [String: Int], clock: inout PartClock) {
+        guard !training.isEmpty, !heldOut.isEmpty else { return }
+        func pooled(_ keys: [String], _ input: Int) -> Matrix<Float> {
+            let rows = keys.map { subjects[$0]!.pooled(input) }
+            return Matrix(rows: rows.count, columns: rows[0].columns, values: rows.flatMap(\.values))
+        }
+        let classifier = clock.time("classification") { LinearProbe(features: pooled(training, 0), labels: training.map { labels[$0]! }, classes: 2) }
+        let truth = heldOut.map { labels[$0]! }
+        outOfFoldTruth += truth
+        for input in inputs.indices {
+            let p = classifier.probabilities(pooled(heldOut, input))
+            let probabilities = (0..<p.rows).map { Double(p[$0, 1]) }
+            outOfFold[input] += probabilities
+            record("classification", "accuracy", input, BinaryScores(probabilities: probabilities, truth: truth).accuracy)
+        }
+    }
+
+    /// Every figure: per-fold spreads in the order the tasks were scored, then the classifier's out-of-fold AUC.
+    func figures() -> [EvaluationRun.Figure] {
+        var out: [EvaluationRun.Figure] = []
+        for (task, metric) in order {
+            for input in inputs {
+                if let values = perFold["\(task)|\(metric)|\(input)"] { out.append(.init(task: task, metric: metric, input: input, spread: Spread(values))) }
             }
         }
         if !outOfFoldTruth.isEmpty {
-            for input in inputs.indices {
-                figures.append(Figure(task: "classification", metric: "accuracy", input: inputs[input], spread: Spread(perFold["classification|accuracy|\(inputs[input])"] ?? [])))
+            for (input, name) in inputs.enumerated() {
                 if let auc = BinaryScores(probabilities: outOfFold[input], truth: outOfFoldTruth).auc {
-                    figures.append(Figure(task: "classification", metric: "AUC (out of fold)", input: inputs[input], spread: Spread([auc])))
+                    out.append(.init(task: "classification", metric: "AUC (out of fold)", input: name, spread: Spread([auc])))
                 }
             }
         }
-        return Result(model: name, step: model.step, ablation: ablation, figures: figures, seconds: seconds)
+        return out
     }
 }
