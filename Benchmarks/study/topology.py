@@ -58,7 +58,7 @@ def main():
             command = [sys.executable, str(PRETRAIN), args.shards, "--out", str(run), "--steps", str(args.steps), "--crop", "64",
                        "--channels", "8,16,32,64", "--batch-size", "2", "--warmup-steps", "10", "--seed", str(seed),
                        "--checkpoint-every", str(min(curve) if curve else args.steps), "--keep-checkpoints", "100", "--workers", "0",
-                       "--stream-threads", "2", "--term-gradients"] + weights(setting)
+                       "--stream-threads", "2", "--term-gradients", "10"] + weights(setting)
             print("study:", " ".join(command), flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
@@ -94,9 +94,11 @@ def main():
     gradients = {}
     for (setting, seed), run in runs.items():
         lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        logged = [m for m in lines if "gradient_norm_intra" in m]
         for term in ["reconstruction", "intra", "inter"]:
-            gradients.setdefault(setting, {}).setdefault(term, []).append(statistics.mean(m[f"gradient_norm_{term}"] for m in lines[-20:]))
-            gradients[setting].setdefault(f"{term} value", []).append(statistics.mean(m[term] for m in lines[-20:]))
+            gradients.setdefault(setting, {}).setdefault(f"{term} gradient, first", []).append(logged[0][f"gradient_norm_{term}"])
+            gradients[setting].setdefault(f"{term} gradient, last 3", []).append(statistics.mean(m[f"gradient_norm_{term}"] for m in logged[-3:]))
+            gradients[setting].setdefault(f"{term} value, last 20", []).append(statistics.mean(m[term] for m in lines[-20:]))
 
     def spread(values):
         return {"mean": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
@@ -104,7 +106,7 @@ def main():
     summary = {"seeds": seeds, "steps": args.steps, "data": final["data"],
                "figures": [{"task": t, "metric": m, "input": i, **{s: spread(v) for s, v in by.items()}} for (t, m, i), by in table.items()],
                "curves": {s: {str(k): spread(v) for k, v in sorted(c.items())} for s, c in curves.items()},
-               "last_20_steps": {s: {k: spread(v) for k, v in g.items()} for s, g in gradients.items()}}
+               "terms": {s: {k: spread(v) for k, v in g.items()} for s, g in gradients.items()}}
     (out / "study.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
     columns = settings + ["random init"]
@@ -116,7 +118,7 @@ def main():
     print("\ncurve (tissue linear probe, mean Dice, both modalities; mean over seeds):")
     for s, c in curves.items():
         print(f"  {s}: " + ", ".join(f"step {k}: {statistics.mean(v):.3f}" for k, v in sorted(c.items())))
-    print("\nlast 20 steps (mean over seeds): unweighted terms and their gradient norms")
+    print("\nunweighted terms and their gradient norms (mean over seeds)")
     for s, g in gradients.items():
         print(f"  {s}: " + ", ".join(f"{k} {statistics.mean(v):.4g}" for k, v in g.items()))
 

@@ -91,7 +91,7 @@ with safe_open(os.path.join(swin, "model.safetensors"), framework="pt") as f:
 # same first batch, initial weights and negatives.
 terms_run = os.path.join(folder, "terms")
 command = [sys.executable, os.path.join(here, "pretrain_ranks.py"), shards, "--out", terms_run, "--steps", "1", "--batch-size", "2", "--crop", "32",
-           "--channels", "8,16,32", "--workers", "0", "--seed", "3", "--no-augmentation", "--term-gradients"]
+           "--channels", "8,16,32", "--workers", "0", "--seed", "3", "--no-augmentation", "--term-gradients", "1"]
 result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
 assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
 logged = metrics(terms_run)[0]

@@ -70,8 +70,8 @@ def arguments(argv=None):
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     a.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     a.add_argument("--stop-after", type=int, help="end this job after step K (with a checkpoint)")
-    a.add_argument("--term-gradients", action="store_true",
-                   help="log each loss term's own gradient norm (unweighted) every step; one process only (three extra backward passes)")
+    a.add_argument("--term-gradients", type=int, default=0, metavar="N",
+                   help="every N steps, log each loss term's own gradient norm (unweighted); one process only (three extra backward passes)")
     args = a.parse_args(argv)
     if args.ablation == "reconstruction-only":
         if args.intra_weight or args.inter_weight:
@@ -309,7 +309,7 @@ def main(argv=None):
         terms = loss(token_map[:s].float(), token_map[s:].float(), loss_pairs(batch, device),
                      reconstruction=(output.float(), x) if weights["reconstruction"] > 0 or args.term_gradients else None, generator=generator)
         lossed = clock()
-        term_norms = term_gradient_norms(model, terms) if args.term_gradients else {}
+        term_norms = term_gradient_norms(model, terms) if args.term_gradients and state["step"] % args.term_gradients == 0 else {}
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()                                               # DDP averages the gradients here
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip_norm"] or float("inf")))
