@@ -82,15 +82,28 @@ public struct CohortTruth: Codable, Sendable {
     public var subjects: [Subject]
     public var series: [Series]
 
-    /// Reads `truth/cohort.json` of a cohort (`url` the file or the truth folder).
-    public static func read(_ url: URL) throws -> CohortTruth {
+    /// Each subject's patient id and lesion (centre in the subject frame, RAS mm; radius mm), read from
+    /// `truth/cohort.json` (`url` the file or the truth folder) without the rest of the truth.
+    public static func lesions(in url: URL) throws -> [(patientID: String, center: [Double]?, radiusMM: Double?)] {
+        struct Truth: Decodable {
+            struct Subject: Decodable {
+                struct Lesion: Decodable {
+                    let center: [Double]
+                    let radiusMM: Double
+                    enum CodingKeys: String, CodingKey { case center, radiusMM = "radius_mm" }
+                }
+                let phi: [String: String]
+                let lesion: Lesion?
+            }
+            let subjects: [Subject]
+        }
         var isFolder: ObjCBool = false
         let file = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) && isFolder.boolValue ? url.appendingPathComponent("cohort.json") : url
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        do { return try decoder.decode(CohortTruth.self, from: Data(contentsOf: file)) } catch {
-            throw CohortSynthesizer.Failure(reason: "\(file.path): not the ground truth of taco synth (\(error.localizedDescription))")
+        let truth: Truth
+        do { truth = try JSONDecoder().decode(Truth.self, from: Data(contentsOf: file)) } catch {
+            throw CohortSynthesizer.Failure(reason: "\(file.path): not the ground truth of taco synth (\(error))")
         }
+        return truth.subjects.compactMap { s in s.phi["PatientID"].map { ($0, s.lesion?.center, s.lesion?.radiusMM) } }
     }
 }
 

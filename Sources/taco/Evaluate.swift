@@ -62,14 +62,12 @@ struct EvaluateCommand: ParsableCommand {
             var lesions: [String: EvaluationRun.LesionSphere] = [:]
             if let synthTruth, let keyFile {
                 // Lesion present or not, by the pseudonym taco prep gave each truth subject's patient id.
-                let truth = try CohortTruth.read(URL(fileURLWithPath: synthTruth))
                 let key = try PseudonymKey.existing(keyFile: URL(fileURLWithPath: keyFile))
-                for subject in truth.subjects {
-                    guard let patient = subject.phi["PatientID"] else { continue }
-                    let pseudonym = "sub-" + key.subjectLabel(forPatientID: patient)
-                    classLabels[pseudonym] = subject.lesion == nil ? 0 : 1
-                    if let lesion = subject.lesion, lesion.center.count == 3 {
-                        lesions[pseudonym] = .init(centre: SIMD3(lesion.center[0], lesion.center[1], lesion.center[2]), radius: lesion.radiusMM)
+                for subject in try CohortTruth.lesions(in: URL(fileURLWithPath: synthTruth)) {
+                    let pseudonym = "sub-" + key.subjectLabel(forPatientID: subject.patientID)
+                    classLabels[pseudonym] = subject.center == nil ? 0 : 1
+                    if let c = subject.center, c.count == 3, let radius = subject.radiusMM {
+                        lesions[pseudonym] = .init(centre: SIMD3(c[0], c[1], c[2]), radius: radius)
                     }
                 }
             }

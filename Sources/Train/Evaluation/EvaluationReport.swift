@@ -53,10 +53,13 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
             r.figures.reduce(into: [(String, String)]()) { out, f in if !out.contains(where: { $0 == (f.task, f.metric) }) { out.append((f.task, f.metric)) } }
         } ?? []
         let palette: [PlotCanvas.Colour] = [[240, 160, 60], [90, 170, 240], [150, 150, 150], [110, 210, 120], [220, 100, 200]]
-        let barWidth = 10, clusterGap = 8, groupGap = 36, left = 44, top = 56, plot = 220, bottom = 70
+        let barWidth = 10, clusterGap = 8, groupGap = 36, left = 44, top = 56, plot = 220, bottom = 84
         let cluster = inputs.count * barWidth
         let groupWidth = results.count * cluster + (results.count - 1) * clusterGap
-        let width = max(640, left + groups.count * (groupWidth + groupGap) + 20), height = top + plot + bottom
+        let notes = [(data.synthetic ? "synthetic data, " : "") + "\(data.subjects) subjects, \(data.folds) folds; probe, head: tissue; lesion: lesion tokens; class: subjects",
+                     "bright: both modalities; dim: " + inputs.dropFirst().joined(separator: ", ") + "; whiskers: sd over folds"]
+        let width = max(640, left + groups.count * (groupWidth + groupGap) + 20, left + 24 + (notes.map(PlotCanvas.textWidth).max() ?? 0))
+        let height = top + plot + bottom
         var canvas = PlotCanvas(width: width, height: height, background: [24, 24, 28])
         func y(_ v: Double) -> Int { top + plot - Int((Double(plot) * min(1, max(0, v))).rounded()) }
         for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
@@ -76,18 +79,22 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
                     canvas.line(from: (x + barWidth / 2 - 1, low), to: (x + barWidth / 2 - 1, high), colour: [235, 235, 235])
                 }
             }
-            let name = group.0.replacingOccurrences(of: "tissue, ", with: "")
-            canvas.text(name, x: x0, y: top + plot + 8, colour: [200, 200, 200])
-            canvas.text(group.1, x: x0, y: top + plot + 22, colour: [150, 150, 150])
+            // Short names: a group is only as wide as its bars.
+            let short = ["tissue, linear probe": "probe", "tissue, trained head": "head", "lesion tokens, few-shot": "lesion", "classification": "class"]
+            let metric = ["mean Dice": "dice", "AUC (out of fold)": "auc", "accuracy": "acc", "Dice": "dice"]
+            canvas.text(short[group.0] ?? group.0, x: x0, y: top + plot + 8, colour: [200, 200, 200])
+            canvas.text(metric[group.1] ?? group.1, x: x0, y: top + plot + 22, colour: [150, 150, 150])
         }
+        var legendX = left + 12, legendRow = 8
         for (r, result) in results.enumerated() {
-            let x = left + 12 + (r % 3) * 260, row = 8 + (r / 3) * 14
-            canvas.fill(x, row + 2, x + 12, row + 8, colour: palette[r % palette.count])
-            canvas.text(String(result.model.prefix(30)), x: x + 18, y: row, colour: palette[r % palette.count])
+            let name = String(result.model.prefix(40)), span = 18 + PlotCanvas.textWidth(name) + 24
+            if legendX + span > width { legendX = left + 12; legendRow += 14 }
+            canvas.fill(legendX, legendRow + 2, legendX + 12, legendRow + 8, colour: palette[r % palette.count])
+            canvas.text(name, x: legendX + 18, y: legendRow, colour: palette[r % palette.count])
+            legendX += span
         }
-        canvas.text("bright: both modalities; dim: " + inputs.dropFirst().joined(separator: ", ") + "; whiskers: sd over folds",
-                    x: left + 12, y: height - 20, colour: [150, 150, 150])
-        canvas.text(data.synthetic ? "synthetic data, \(data.subjects) subjects" : "\(data.subjects) subjects", x: left + 12, y: height - 36, colour: [150, 150, 150])
+        canvas.text(notes[0], x: left + 12, y: height - 32, colour: [150, 150, 150])
+        canvas.text(notes[1], x: left + 12, y: height - 16, colour: [150, 150, 150])
         return canvas.picture
     }
 }

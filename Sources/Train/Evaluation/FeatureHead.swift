@@ -13,10 +13,16 @@ public struct FeatureHead: Sendable {
     let first: Matrix<Float>
     let second: Matrix<Float>
 
-    public init(features: Matrix<Float>, labels: [Int], classes: Int, hidden: Int = 64, iterations: Int = 200, rate: Double = 0.01,
-                l2: Double = 1e-4, seed: UInt64 = 0) {
-        precondition(features.rows == labels.count && features.rows > 0, "one label per row")
+    /// Fitted on at most `maximumRows` rows, evenly spaced through `features` (a light head needs no more, and a
+    /// cohort's brain tokens run to tens of thousands).
+    public init(features all: Matrix<Float>, labels allLabels: [Int], classes: Int, hidden: Int = 64, iterations: Int = 200, rate: Double = 0.01,
+                l2: Double = 1e-4, seed: UInt64 = 0, maximumRows: Int = 4096) {
+        precondition(all.rows == allLabels.count && all.rows > 0, "one label per row")
         self.classes = classes
+        let kept = all.rows <= maximumRows ? Array(0..<all.rows) : (0..<maximumRows).map { $0 * all.rows / maximumRows }
+        var features = Matrix<Float>(zeros: kept.count, all.columns)
+        for (r, i) in kept.enumerated() { for j in 0..<all.columns { features[r, j] = all[i, j] } }
+        let labels = kept.map { allLabels[$0] }
         let n = features.rows, c = features.columns
         (mean, deviation) = LinearProbe.statistics(features)
         let x = LinearProbe.standardised(features, mean: mean, deviation: deviation)
