@@ -7,7 +7,7 @@ PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
 PYTHON_ENV   := .build-python
 
-.PHONY: setup build test demo bench bench-correspond bench-train bench-pytorch plugin wheel install python-env clean
+.PHONY: setup build test demo bench bench-correspond bench-train bench-pytorch bench-study plugin wheel install python-env clean
 
 setup:
 	@scripts/setup.sh
@@ -69,6 +69,14 @@ bench-pytorch: setup python-env
 	$(PYTHON_ENV)/bin/python Benchmarks/pytorch/losses.py .build/release/libTacoTrain.so
 	.build/release/TrainBenchmarks --write-shards out/bench-pytorch/shards
 	$(PYTHON_ENV)/bin/python Benchmarks/pytorch/loader.py .build/release/libTacoTrain.so out/bench-pytorch/shards
+
+## The losses' study on the demo's shards (run `make demo` first): TACO's weights and reconstruction only, three seeds
+## each, pre-trained by pretrain.py and scored by taco evaluate (docs/method-study.md).
+bench-study: setup python-env
+	$(SWIFT) build -j $(JOBS) -c release --product taco
+	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
+	TACO_TRAIN_LIBRARY=$(abspath .build/release/libTacoTrain.so) $(PYTHON_ENV)/bin/python Benchmarks/study/topology.py $(DEMO_OUT)/shards \
+		--taco .build/release/taco --out out/study --truth $(DEMO_OUT)/truth --key-file $(DEMO_OUT)-private/prep-key --curve 50
 
 ## The trainer plugin (libTacoTrain.so + include/taco_train.h) for PyTorch and other trainers: docs/plugin.md.
 plugin: setup
