@@ -18,7 +18,8 @@ negatives of the losses are drawn from a generator seeded by (seed, step, rank),
 `--model swinunetr` trains MONAI's SwinUNETR (the paper's backbone; pip install monai einops) with the tokens of
 its Swin encoder at `--token-stage` (4: stride 32, 27 tokens per 96^3 crop, as the paper); `taco probe` reads
 only TacoKit's own model. On CUDA the forward pass runs under bfloat16 autocast (`--no-amp` to turn it off); the
-losses are computed in float32.
+losses are computed in float32. `--ablation reconstruction-only` trains the baseline `taco evaluate` compares
+with; `--term-gradients N` logs each loss term's own gradient norm every N steps (docs/method-study.md).
 """
 import argparse
 import hashlib
