@@ -8,7 +8,6 @@ the shard at the crop origins the description names; pin_memory and persistent w
 import os
 import sys
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -17,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tacokit.torch import TacoDataset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shard_boxes import image_box  # noqa: E402
+from shard_boxes import described_boxes  # noqa: E402
 
 library, shards = sys.argv[1], sys.argv[2]
 plain = dict(roi=(16, 16, 16), token_stride=4, seed=5, library=library, flips=False, rotations=False,
@@ -74,13 +73,8 @@ for batch in reference:
     assert batch["views"].shape[1:] == (2, 1, 16, 16, 16) and batch["views"].dtype == torch.float32
     assert batch["atlas_coords"].shape[1:] == (64, 3) and batch["pairs"].shape[1] == 3
     assert len(batch["matches"]) == len(batch["pairs"]) and all(m.dtype == torch.long for m in batch["matches"])
-    for s, sample in enumerate(batch["description"]["samples"]):
-        with h5py.File(os.path.join(shards, sample["shard"]), "r") as f:
-            g = f["subjects"][sample["key"]]
-            modalities = list(g.attrs["modalities"])
-            for view in range(2):
-                expected = image_box(g, modalities.index(sample["modalities"][view]), sample["origin"], 16)
-                assert np.array_equal(batch["views"][s, view, 0].numpy(), expected), (sample, view)
+    for s, view, sample, expected in described_boxes(shards, batch, 16):
+        assert np.array_equal(batch["views"][s, view, 0].numpy(), expected), (sample, view)
 
 # Two epochs with pinned memory and persistent workers: each epoch complete, the order new.
 dataset = TacoDataset(shards, batch_size=2, rank=0, world_size=1, **plain)

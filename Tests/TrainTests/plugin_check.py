@@ -7,14 +7,13 @@ Prints "ok" and exits 0 when everything agrees.
 import os
 import sys
 
-import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
 from tacokit import TacoError, TacoPlugin  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shard_boxes import image_box  # noqa: E402
+from shard_boxes import described_boxes  # noqa: E402
 
 library, shards = sys.argv[1], sys.argv[2]
 taco = TacoPlugin(library)
@@ -114,22 +113,16 @@ assert state == (1, 0), state
 assert sum(len(b["description"]["samples"]) for b in batches) == 5, [b["description"] for b in batches]
 for batch in batches:
     assert batch["views"].shape[1:] == (2, 16, 16, 16) and batch["atlas_coords"].shape[1:] == (64, 3)
-    for s, sample in enumerate(batch["description"]["samples"]):
-        with h5py.File(os.path.join(shards, sample["shard"]), "r") as f:
-            g = f["subjects"][sample["key"]]
-            modalities = list(g.attrs["modalities"])
-            for view in range(2):
-                box = image_box(g, modalities.index(sample["modalities"][view]), sample["origin"], 16)
-                # Orientation: output axis j reads input axis axes[j], reversed when flipped[j]; arrays are (z, y, x).
-                axes, flipped = sample["orientation"]["axes"], sample["orientation"]["flipped"]
-                out = np.empty_like(box)
-                zz, yy, xx = np.meshgrid(np.arange(16), np.arange(16), np.arange(16), indexing="ij")
-                o = [xx, yy, zz]
-                src_index = [None, None, None]
-                for j in range(3):
-                    src_index[axes[j]] = 15 - o[j] if flipped[j] else o[j]
-                out = box[src_index[2], src_index[1], src_index[0]]
-                scale, shift = sample["intensity"][view]
-                expected = out * np.float32(scale) + np.float32(shift)
-                assert np.allclose(batch["views"][s, view], expected, atol=1e-6), (sample, view)
+    for s, view, sample, box in described_boxes(shards, batch, 16):
+        # Orientation: output axis j reads input axis axes[j], reversed when flipped[j]; arrays are (z, y, x).
+        axes, flipped = sample["orientation"]["axes"], sample["orientation"]["flipped"]
+        zz, yy, xx = np.meshgrid(np.arange(16), np.arange(16), np.arange(16), indexing="ij")
+        o = [xx, yy, zz]
+        src_index = [None, None, None]
+        for j in range(3):
+            src_index[axes[j]] = 15 - o[j] if flipped[j] else o[j]
+        out = box[src_index[2], src_index[1], src_index[0]]
+        scale, shift = sample["intensity"][view]
+        expected = out * np.float32(scale) + np.float32(shift)
+        assert np.allclose(batch["views"][s, view], expected, atol=1e-6), (sample, view)
 print("ok")
