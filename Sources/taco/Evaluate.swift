@@ -47,6 +47,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "With --synth-truth: the pseudonym key `taco prep` used, to find each truth subject's pseudonym.")
     var keyFile: String?
 
+    @Flag(name: .long, help: "Leave out the random initialisation (when it has been scored on the same shards and folds already).")
+    var noRandomInit = false
+
     func validate() throws {
         guard paths.count >= 2 else { throw ValidationError("give at least one run and the shards folder") }
         guard (synthTruth == nil) == (keyFile == nil) else { throw ValidationError("--synth-truth and --key-file go together") }
@@ -77,21 +80,10 @@ struct EvaluateCommand: ParsableCommand {
             print("taco evaluate: \(evaluation.keys.count) subjects in \(evaluation.folds.count) folds; modalities \(evaluation.modalities.joined(separator: " and "))"
                   + (evaluation.excluded.isEmpty ? "" : "; \(evaluation.excluded.count) left out for lacking one")
                   + (classLabels.isEmpty ? "" : "; \(classLabels.count) labelled for classification"))
-            var models: [(TrainedModel, String, String?)] = []
-            for run in runs {
-                let trained = try TrainedModel(contentsOf: run)
-                let ablation = trained.configuration.ablation?.rawValue
-                models.append((trained, "\(run.lastPathComponent) (\(ablation ?? "TACO"), step \(trained.step))", ablation))
-            }
-            var initial: [ModelConfiguration] = []
-            for (trained, _, _) in models where !initial.contains(trained.configuration.model) {
-                initial.append(trained.configuration.model)
-                let name = initial.count == 1 ? "random init" : "random init \(initial.count)"
-                models.append((try TrainedModel.initial(trained.configuration), name, nil))
-            }
+            let encoders = try EvaluatedEncoder.encoders(runs, randomInit: !noRandomInit)
             var results: [EvaluationRun.Result] = []
-            for (model, name, ablation) in models {
-                let result = try evaluation.evaluate(model, name: name, ablation: ablation)
+            for encoder in encoders {
+                let result = try evaluation.evaluate(encoder.trained, name: encoder.name, ablation: encoder.ablation)
                 results.append(result)
                 print(Self.describe(result, inputs: evaluation.inputs))
             }

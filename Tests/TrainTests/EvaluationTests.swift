@@ -166,4 +166,36 @@ import TacoCore
         let lesionResult = try withLesions.evaluate(try TrainedModel.initial(configuration), name: "random init")
         #expect(withLesions.inputs.allSatisfy { lesionResult.figure("lesion tokens, few-shot", "Dice", $0) != nil })
     }
+
+    /// The encoders a report names: a run folder and a checkpoint inside another run's checkpoints/ by their runs,
+    /// the ablation from the weights, one random init per architecture, none when left out.
+    @Test func encodersAreNamedByTheirRunsWithOneRandomInitPerArchitecture() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-encoders-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var taco = TrainingConfiguration()
+        taco.model = ModelConfiguration(channels: [4, 8], groups: 2, tokenStage: 1)
+        var reconstruction = taco
+        reconstruction.loss.intra = 0
+        reconstruction.loss.inter = 0
+        func save(_ configuration: TrainingConfiguration, step: Int, to url: URL) throws {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let model = try EncoderDecoder(configuration.model)
+            let parameters = model.initialParameters(seed: 3)
+            try TrainingCheckpoint(parameters: parameters, optimizer: AdamW(for: parameters), step: step, stream: StreamState(),
+                                   consecutiveSkipped: 0, skipped: 0, configuration: configuration).weights().write(to: url)
+        }
+        let first = folder.appendingPathComponent("first"), second = folder.appendingPathComponent("second")
+        try save(taco, step: 100, to: RunLayout(folder: first).weights)
+        try save(reconstruction, step: 50, to: RunLayout(folder: second).checkpoint(step: 50))
+        var other = taco
+        other.model = ModelConfiguration(channels: [4, 8, 8], groups: 2, tokenStage: 2)
+        let third = folder.appendingPathComponent("third.safetensors")
+        try save(other, step: 7, to: third)
+        let all = try EvaluatedEncoder.encoders([first, RunLayout(folder: second).checkpoint(step: 50), third], randomInit: true)
+        #expect(all.map(\.name) == ["first (TACO, step 100)", "second (reconstruction-only, step 50)", "third.safetensors (TACO, step 7)",
+                                    "random init", "random init 2"])
+        #expect(all.map(\.ablation) == [nil, "reconstruction-only", nil, nil, nil])
+        #expect(all[3].trained.step == 0 && all[4].trained.configuration.model == other.model)
+        #expect(try EvaluatedEncoder.encoders([first], randomInit: false).map(\.name) == ["first (TACO, step 100)"])
+    }
 }

@@ -88,10 +88,12 @@ with safe_open(os.path.join(swin, "model.safetensors"), framework="pt") as f:
     assert json.loads(f.metadata()["configuration"])["model"]["architecture"] == "swinunetr"
     SwinUNETR(in_channels=1, out_channels=1, feature_size=12).load_state_dict({k: f.get_tensor(k) for k in f.keys()}, strict=True)
 # --term-gradients: each term's logged gradient norm equals one computed here by its own backward pass on the
-# same first batch, initial weights and negatives.
+# same first batch, initial weights and negatives; the intra margin given is the one used, and the topology
+# warm-up scales the first step's topology weights by 1/4.
 terms_run = os.path.join(folder, "terms")
 command = [sys.executable, os.path.join(here, "pretrain_ranks.py"), shards, "--out", terms_run, "--steps", "1", "--batch-size", "2", "--crop", "32",
-           "--channels", "8,16,32", "--workers", "0", "--seed", "3", "--no-augmentation", "--term-gradients", "1"]
+           "--channels", "8,16,32", "--workers", "0", "--seed", "3", "--no-augmentation", "--term-gradients", "1",
+           "--intra-margin", "0.3", "--topology-warmup", "4"]
 result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
 assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
 logged = metrics(terms_run)[0]
@@ -106,10 +108,14 @@ for name in ["reconstruction", "intra", "inter"]:
     net = TacoEncoderDecoder({"channels": [8, 16, 32], "blocks_per_stage": 1, "groups": 8, "slope": 0.01, "input_channels": 1, "token_stage": 2})
     x = torch.cat([batch["views"][:, 0], batch["views"][:, 1]])
     token_map, output = net(x)
-    terms = TopologyLoss()(token_map[:2], token_map[2:], loss_pairs(batch), reconstruction=(output, x),
+    terms = TopologyLoss(margin_intra=0.3)(token_map[:2], token_map[2:], loss_pairs(batch), reconstruction=(output, x),
                            generator=torch.Generator().manual_seed(pretrain.negatives_seed(3, 0, 0)))
     terms[name].backward()
     direct = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in net.parameters() if p.grad is not None))
     assert direct > 0 and abs(logged[f"gradient_norm_{name}"] - direct) <= 1e-5 * direct, (name, logged[f"gradient_norm_{name}"], direct)
+    assert abs(logged[name] - float(terms[name])) <= 1e-5 * abs(float(terms[name])), (name, logged[name], float(terms[name]))
+ramped = logged["reconstruction"] + 10 * (1 / 4) * (logged["intra"] + logged["inter"])
+assert abs(logged["loss"] - ramped) <= 1e-5 * ramped, (logged, ramped)
+assert json.load(open(os.path.join(terms_run, "configuration.json")))["loss"]["topology_warmup_steps"] == 4
 
 print("ok: 2 ranks identical, losses", [round(m["loss"], 4) for m in lines], "resumed run equal")

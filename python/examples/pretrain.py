@@ -58,6 +58,10 @@ def arguments(argv=None):
     a.add_argument("--reconstruction-weight", type=float, default=1.0)
     a.add_argument("--intra-weight", type=float, help="default 10")
     a.add_argument("--inter-weight", type=float, help="default 10")
+    a.add_argument("--intra-margin", type=float, default=0.05, help="the intra-instance hinge's margin on cosine similarities")
+    a.add_argument("--inter-margin", type=float, default=0.4, help="the inter-instance hinge's margin on cosine similarities")
+    a.add_argument("--topology-warmup", type=int, default=0, metavar="N",
+                   help="ramp the intra and inter weights linearly from 0 to their values over the first N steps")
     a.add_argument("--ablation", choices=["reconstruction-only"],
                    help="reconstruction-only: the topology weights set to 0, everything else equal (the baseline of taco evaluate)")
     a.add_argument("--checkpoint-every", type=int, default=100)
@@ -100,7 +104,8 @@ def configuration(args, world):
         "non_finite_limit": args.non_finite_limit, "threads": args.stream_threads, "prefetch": 4, "skip_corrupt": False,
         "flips": not args.no_augmentation, "rotations": not args.no_augmentation,
         "loss": {"reconstruction": args.reconstruction_weight, "intra": args.intra_weight, "inter": args.inter_weight,
-                 "neighbours": 5, "intra_margin": 0.05, "inter_margin": 0.4, "max_pairs": 6},
+                 "neighbours": 5, "intra_margin": args.intra_margin, "inter_margin": args.inter_margin, "max_pairs": 6,
+                 "topology_warmup_steps": args.topology_warmup},
         "model": model, "world_size": world,
     }
 
@@ -145,6 +150,12 @@ def learning_rate(config, step):
         return rate * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return low + 0.5 * (rate - low) * (1 + math.cos(math.pi * progress))
+
+
+def topology_ramp(config, step):
+    """The share (0 to 1] of the intra and inter weights at a step (0-based): linear over topology_warmup_steps."""
+    warmup = config["loss"].get("topology_warmup_steps", 0)
+    return 1.0 if step >= warmup else (step + 1) / warmup
 
 
 def optimiser_for(model, config):
@@ -307,6 +318,8 @@ def main(argv=None):
             token_map, output = wrapped(x)
         forwarded = clock()
         generator = torch.Generator().manual_seed(negatives_seed(config["seed"], state["step"], rank))
+        ramp = topology_ramp(config, state["step"])
+        loss.intra_weight, loss.inter_weight = weights["intra"] * ramp, weights["inter"] * ramp
         terms = loss(token_map[:s].float(), token_map[s:].float(), loss_pairs(batch, device),
                      reconstruction=(output.float(), x) if weights["reconstruction"] > 0 or args.term_gradients else None, generator=generator)
         lossed = clock()

@@ -11,7 +11,9 @@ public struct RunLayout: Sendable {
     /// The loss curves, redrawn during training.
     public var lossCurve: URL { folder.appendingPathComponent("loss.png") }
     /// Periodic checkpoints (weights, optimiser state, step, stream position, configuration).
-    public var checkpoints: URL { folder.appendingPathComponent("checkpoints") }
+    public var checkpoints: URL { folder.appendingPathComponent(Self.checkpointsFolder) }
+    /// The name of the checkpoints' folder inside a run.
+    public static let checkpointsFolder = "checkpoints"
     /// The final weights only (for `taco embed`, `taco probe`, PyTorch).
     public var weights: URL { folder.appendingPathComponent("model.safetensors") }
     /// The resolved configuration, as JSON.
