@@ -34,7 +34,14 @@ struct BatchOptions: ParsableArguments {
     /// The batch these options describe, its workers running `taco <worker...>`.
     func settings(worker arguments: String...) -> BatchSettings {
         BatchSettings(index: shardIndex, count: shardCount, jobs: jobs, force: force,
-                      worker: [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + arguments, threadsPerWorker: threadsPerWorker)
+                      worker: Self.executable(arguments: arguments), threadsPerWorker: threadsPerWorker)
+    }
+
+    /// This taco binary with `arguments`: the command of a worker process.
+    static func executable(arguments: String...) -> [String] { executable(arguments: arguments) }
+
+    static func executable(arguments: [String]) -> [String] {
+        [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + arguments
     }
 }
 

@@ -24,7 +24,7 @@ struct Inspect: ParsableCommand {
         }
         do {
             if isDirectory.boolValue {
-                print(InspectionText.describe(try DICOMFolderSurvey(url), folder: path))
+                print(InspectionText.describe(try DICOMFolderSurvey(url, scanner: .isolated(IsolatedHeaderScan(worker: BatchOptions.executable(arguments: "prep", "scan-worker")))), folder: path))
             } else if url.pathExtension == "json", let manifest = try? ShardManifest.read(from: url) {
                 print(InspectionText.describe(manifest, path: path))
                 if verify {

@@ -10,7 +10,7 @@ struct PrepCommand: ParsableCommand {
         commandName: "prep",
         abstract: "Prepare DICOM dumps, NIfTI files and BIDS datasets as voxel-aligned multi-modal sessions.",
         discussion: "See docs/prep.md. `taco prep INPUT... --out DIR` runs; `taco prep merge DIR` joins shards.",
-        subcommands: [PrepRunCommand.self, PrepMergeCommand.self, PrepWorkerCommand.self],
+        subcommands: [PrepRunCommand.self, PrepMergeCommand.self, PrepWorkerCommand.self, PrepScanWorkerCommand.self],
         defaultSubcommand: PrepRunCommand.self
     )
 }
@@ -103,8 +103,9 @@ struct PrepRunCommand: ParsableCommand {
         }
         let started = Date()
         let printer = ProgressPrinter(style: batch.progress.resolved, unit: "sessions")
-        let run = PrepRun(inputs: inputURLs, output: output, keyFile: URL(fileURLWithPath: keyFile), rulesFile: rules.map { URL(fileURLWithPath: $0) },
+        var run = PrepRun(inputs: inputURLs, output: output, keyFile: URL(fileURLWithPath: keyFile), rulesFile: rules.map { URL(fileURLWithPath: $0) },
                           options: try options(), batch: batch.settings(worker: "prep", "worker"), version: TacoVersion.current)
+        run.scanner = .isolated(IsolatedHeaderScan(worker: BatchOptions.executable(arguments: "prep", "scan-worker")))
         let summary: PrepRun.Summary
         do {
             summary = try run.run(planned: { full, plan in
@@ -177,6 +178,21 @@ struct PrepWorkerCommand: ParsableCommand {
     }
 }
 
+/// `taco prep scan-worker`: scans the DICOM headers of the files given as JSON on standard input (used by
+/// `taco prep` and `taco inspect`, so that a file that crashes the reader costs that file only).
+struct PrepScanWorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scan-worker", abstract: "Internal: scan DICOM headers.",
+                                                    shouldDisplay: false)
+
+    func run() throws {
+        let reply: Data
+        do { reply = try IsolatedHeaderScan.serve(FileHandle.standardInput.readDataToEndOfFile()) } catch {
+            throw CommandFailure(message: "taco prep scan-worker: \(error)")
+        }
+        print(IsolatedHeaderScan.outcomePrefix + String(decoding: reply, as: UTF8.self))
+    }
+}
+
 /// How progress is shown.
 enum ProgressStyle: String, ExpressibleByArgument, CaseIterable {
     case auto, bar, plain, json
@@ -195,7 +211,7 @@ extension PrepPlan {
     func summary(shard: String) -> String {
         let used = report.filter { $0.fate == .used }.count
         return "\(shard)\(report.count) series (\(used) to use) in \(sessionKeys.count) sessions; \(jobs.count) to prepare; "
-            + "\(problems.count) unusable file(s), \(nonImageFiles) non-image DICOM and \(ignoredFiles) other file(s) set aside"
+            + "\(problems.count) unusable file(s), \(nonImageFiles) non-image DICOM, \(notDicomFiles.count) not DICOM and \(ignoredFiles) other file(s) set aside"
     }
 }
 

@@ -94,6 +94,21 @@ func temporaryFolder() throws -> URL {
         #expect(second.files.count == 3 && !second.hasNonUniformSpacing())
     }
 
+    /// The signature: the PS3.10 marker, or a bare data set starting with group 0002 or 0008 in either VR form
+    /// (the real dcm_qa files all carry the marker); text and empty files have neither.
+    @Test func theDICOMSignatureTellsDamagedDICOMFromClutter() throws {
+        #expect(DICOMSignature.isPresent(in: [UInt8](repeating: 0, count: 128) + Array("DICM".utf8)))
+        #expect(DICOMSignature.isPresent(in: [0x08, 0x00, 0x16, 0x00] + Array("UI".utf8) + [0x1a, 0x00]))      // explicit VR LE
+        #expect(DICOMSignature.isPresent(in: [0x08, 0x00, 0x05, 0x00, 0x0a, 0x00, 0x00, 0x00]))               // implicit VR LE
+        #expect(DICOMSignature.isPresent(in: [0x00, 0x08, 0x00, 0x16] + Array("UI".utf8) + [0x00, 0x1a]))      // explicit VR BE
+        #expect(!DICOMSignature.isPresent(in: Array("1.4.2\nbuild 7\n".utf8)))
+        #expect(!DICOMSignature.isPresent(in: []))
+        #expect(!DICOMSignature.isPresent(in: [0x08, 0x00, 0x16, 0x00, 0x61, 0x62, 0x63, 0x64]))              // lower-case "VR", no zero
+        for file in try FileTree.regularFiles(under: try RealData.dicom("transfer_syntaxes")) {
+            #expect(DICOMSignature.isPresent(in: file), "\(file.lastPathComponent)")
+        }
+    }
+
     @Test func junkNonImageFilesLinksAndEmptyFoldersAreHandled() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -101,11 +116,13 @@ func temporaryFolder() throws -> URL {
         try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(at: nested.appendingPathComponent("loop"), withDestinationURL: folder)
         try Data("not DICOM".utf8).write(to: nested.appendingPathComponent("notes.dcm"))
+        try Data("1.4.2\n".utf8).write(to: nested.appendingPathComponent("VERSION"))
+        try Data().write(to: nested.appendingPathComponent("LOCKFILE"))
         try Self.minimalReport().write(to: nested.appendingPathComponent("REPORT"))
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("empty"), withIntermediateDirectories: true)
         let found = try DICOMDiscovery.discover([folder])
-        #expect(found.fileCount == 2 && found.series.isEmpty)
-        #expect(found.unreadable.map(\.url.lastPathComponent) == ["notes.dcm"])
+        #expect(found.fileCount == 4 && found.series.isEmpty && found.unreadable.isEmpty)
+        #expect(Set(found.notDICOM.map(\.lastPathComponent)) == ["notes.dcm", "VERSION", "LOCKFILE"])
         #expect(found.nonImage.map(\.sopClassUID) == ["1.2.840.10008.5.1.4.1.1.88.11"])
         let empty = try DICOMDiscovery.discover([folder.appendingPathComponent("empty")])
         #expect(empty.fileCount == 0 && empty.series.isEmpty)

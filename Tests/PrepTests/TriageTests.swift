@@ -66,6 +66,44 @@ func series(_ tags: [DICOMTag: String], files: Int = 20, study: String = "1.2.3"
         #expect(SeriesTriage(rules: Self.rules).classify(series([.seriesDescription: description, .modality: "MR"])) == modality)
     }
 
+    /// Echo-planar series (BOLD, perfusion, diffusion) are not anatomical inputs, whatever their timing says;
+    /// diffusion named as such keeps its class. The real case: dcm_qa's single-volume Siemens EPI.
+    @Test func echoPlanarSeriesAreRejectedAsFunctionalOrDiffusion() throws {
+        let triage = SeriesTriage(rules: Self.rules)
+        let timing: [DICOMTag: String] = [.seriesDescription: "Series 9", .repetitionTime: "3000", .echoTime: "30", .modality: "MR"]
+        #expect(triage.classify(series(timing)) == "PDw")      // what the timing alone says
+        let epi = triage.decide(series(timing.merging([.scanningSequence: "EP", .sequenceVariant: "SK"]) { $1 }))
+        #expect(epi.fate == .rejected && epi.reason == "EPI (functional or diffusion): not an anatomical input", "\(epi.reason)")
+        let mosaic = triage.decide(series(timing.merging([.imageType: "ORIGINAL\\PRIMARY\\M\\ND\\MOSAIC"]) { $1 }))
+        #expect(mosaic.reason.hasPrefix("EPI"))
+        let diffusion = series([.seriesDescription: "ep2d_diff_3scan_trace_p2", .scanningSequence: "EP", .modality: "MR"])
+        #expect(triage.decide(diffusion).modality == "DWI" && triage.decide(diffusion).reason.contains("kept out of 3D stacks"))
+        var keeping = triage
+        keeping.keepDiffusion = true
+        #expect(keeping.decide(diffusion).fate == .used)
+        #expect(triage.decide(series([.seriesDescription: "t1_mprage_sag", .scanningSequence: "GR\\IR", .modality: "MR"])).fate == .used)
+
+        let real = try DICOMDiscovery.discover([try RealData.dicom("transfer_syntaxes")])
+        #expect(real.series.count == 1 && real.series[0].files.count == 9)   // one image in nine transfer syntaxes
+        for decision in triage.decideAll(real.series) {
+            #expect(decision.fate == .rejected && decision.reason.hasPrefix("EPI"), "\(decision.reason)")
+        }
+    }
+
+    /// Of two series of one class in a study, one with a file that cannot be read (here truncated) is never
+    /// chosen over a complete one, even when preferred otherwise; it becomes nobody's fallback.
+    @Test func aDefectiveSeriesIsNotChosenOverACompleteOne() {
+        var copy = series([.seriesDescription: "t2_tirm_tra_dark-fluid"], number: "12")
+        copy.defects = ["file 25 of 72: truncated: the pixel data holds 10 of the 100 bytes its header promises"]
+        let original = series([.seriesDescription: "t2_tirm_tra_dark-fluid"], number: "7")
+        let third = series([.seriesDescription: "t2_tirm_tra_dark-fluid"], number: "3")
+        #expect(SeriesTriage.preference(copy, original))           // the later series number would win
+        let decisions = SeriesTriage(rules: Self.rules).decideAll([copy, original, third])
+        #expect(decisions[1].fate == .used && decisions[0].fate == .rejected && decisions[2].fate == .rejected)
+        #expect(decisions[0].reason.contains("series 7") && decisions[0].reason.contains("could not be read: file 25 of 72: truncated"))
+        #expect(decisions[2].duplicate?.of == 1 && decisions[2].duplicate?.rank == 1 && decisions[0].duplicate?.rank == 2)
+    }
+
     @Test func tagsBeyondTheNameDecideWhenNamesSayNothing() {
         let triage = SeriesTriage(rules: Self.rules)
         #expect(triage.classify(series([.seriesDescription: "t1_mprage_sag", .contrastBolusAgent: "Gadovist"])) == "T1w-CE")

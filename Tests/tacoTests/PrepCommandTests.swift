@@ -141,6 +141,51 @@ enum PrepFixture {
         #expect(forced.out.contains("3 sessions prepared, 0 up to date"), "\(forced.out)")
     }
 
+    /// A FLAIR exported a second time (a later series number, so preferred) with one file cut short, and the
+    /// clutter of an export (VERSION, LOCKFILE): the complete FLAIR is prepared, the copy is set aside naming
+    /// its defect, the clutter is listed as not DICOM, and the run exits 0 since every session was prepared.
+    @Test func aTruncatedSecondExportAndExportClutterLoseNothing() throws {
+        let fm = FileManager.default
+        let work = PrepFixture.output("second-export")
+        let dump = work.appendingPathComponent("dump")
+        try fm.createDirectory(at: work, withIntermediateDirectories: true)
+        try fm.copyItem(at: PrepFixture.dicom, to: dump)
+        let tags: [DICOMTag] = [.seriesDescription, .patientID, .patientName, .studyInstanceUID, .seriesInstanceUID, .seriesNumber, .modality, .sopClassUID]
+        let headers = try DICOMHeaderScan.scan(try FileTree.regularFiles(under: dump), tags: tags)
+        let flair = try #require(headers.first { ($0[.seriesDescription] ?? "").lowercased().contains("flair") })
+        let files = headers.filter { $0[.seriesInstanceUID] == flair[.seriesInstanceUID] }.map(\.url)
+        let volume = try DICOMSeries.readOrdered(files)
+        let copyFolder = dump.appendingPathComponent("second-export")
+        try fm.createDirectory(at: copyFolder, withIntermediateDirectories: true)
+        let copies = (0..<volume.geometry.size.z).map { copyFolder.appendingPathComponent(String(format: "IM%04d", $0)) }
+        var copyTags = [DICOMTag: String]()
+        for tag in [DICOMTag.seriesDescription, .patientID, .patientName, .studyInstanceUID, .modality, .sopClassUID] { copyTags[tag] = flair[tag] }
+        copyTags[.seriesInstanceUID] = flair[.seriesInstanceUID]! + ".2"
+        copyTags[.seriesNumber] = String((Int(flair[.seriesNumber] ?? "") ?? 0) + 100)
+        try DICOMSeries.write(volume, to: copies, tags: copyTags)
+        let cut = try Data(contentsOf: copies[copies.count / 2])
+        try cut.prefix(cut.count - 2000).write(to: copies[copies.count / 2])
+        try Data("3.1.4\n".utf8).write(to: dump.appendingPathComponent("VERSION"))
+        try Data().write(to: dump.appendingPathComponent("LOCKFILE"))
+
+        let out = work.appendingPathComponent("out")
+        let r = try PrepFixture.prep([dump], out: out)
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("2 not DICOM"), "\(r.out)")
+        let report = try PrepFixture.json(out.appendingPathComponent("prep-report.json"))
+        let subject = try PrepFixture.pseudonyms()[PrepFixture.subjects.first { ($0["phi"] as! [String: String])["PatientID"] == flair[.patientID] }!["label"] as! String]!
+        let flairs = (report["series"] as! [[String: Any]]).filter { $0["subject"] as? String == subject && $0["modality"] as? String == "FLAIR" }
+        let used = try #require(flairs.first { $0["fate"] as? String == "used" })
+        let copy = try #require(flairs.first { $0["series_number"] as? String == copyTags[.seriesNumber] })
+        #expect(used["series_number"] as? String == flair[.seriesNumber])
+        #expect(copy["fate"] as? String == "rejected" && (copy["reason"] as? String ?? "").contains("truncated"), "\(copy)")
+        let prepared = try FileTree.regularFiles(under: out.appendingPathComponent("sub-\(subject)"))
+        #expect(prepared.contains { $0.lastPathComponent.hasSuffix("_FLAIR.nii.gz") })
+        let clutter = report["not_dicom_files"] as! [[String: Any]]
+        #expect(clutter.count == 2 && clutter.allSatisfy { ($0["reason"] as? String ?? "").hasPrefix("not a DICOM file") && ($0["file"] as? String ?? "").hasPrefix("file-") })
+        #expect((report["unusable_files"] as! [[String: Any]]).isEmpty && report["failed"] as? Int == 0)
+    }
+
     @Test func badInputsFailClearlyWhileTheBatchGoesOn() throws {
         let fm = FileManager.default
         let work = PrepFixture.output("bad")
@@ -153,6 +198,9 @@ enum PrepFixture {
         let bytes = try Data(contentsOf: flair.url)
         try bytes.prefix(bytes.count - 3000).write(to: flair.url)
         try Data("Patient export notes\n".utf8).write(to: dump.appendingPathComponent("notes.dcm"))
+        // A damaged DICOM file on which GDCM's own assertions abort the reader: named, the scan goes on.
+        let crashing = dump.appendingPathComponent("IM-damaged")
+        try (Data(count: 128) + Data("DICM".utf8) + Data([0x02, 0x00, 0x10, 0x00, 0xff, 0xff, 0xff, 0xff, 1, 2, 3])).write(to: crashing)
         let empty = work.appendingPathComponent("empty")
         try fm.createDirectory(at: empty, withIntermediateDirectories: true)
         // A 4D NIfTI given as a loose file.
@@ -184,7 +232,8 @@ enum PrepFixture {
             .first { $0.lastPathComponent.hasSuffix("_T1w.nii.gz") }!.path.replacingOccurrences(of: "_T1w.nii.gz", with: "_FLAIR.nii.gz")))
         let unusable = report["unusable_files"] as! [[String: Any]]
         #expect(unusable.contains { ($0["reason"] as? String ?? "").contains("empty folder") })
-        #expect(unusable.contains { ($0["file"] as? String ?? "").hasPrefix("file-") })
+        #expect(unusable.contains { ($0["file"] as? String ?? "").hasPrefix("file-") && ($0["reason"] as? String ?? "").contains("crashed") })
+        #expect((report["not_dicom_files"] as! [[String: Any]]).count == 1, "notes.dcm is text: set aside, not a failure")
         #expect(series.contains { $0["fate"] as? String == "failed" && ($0["reason"] as? String ?? "").hasPrefix("4D where 3D is needed") })
         let blockedSession = (report["sessions"] as! [[String: Any]]).first { $0["subject"] as? String == blocked }!
         #expect(blockedSession["status"] as? String == "failed" && (blockedSession["reason"] as? String ?? "").contains("could not write"))
@@ -194,7 +243,7 @@ enum PrepFixture {
         #expect(r.out.contains("unit(s) failed") && r.out.contains("sub-\(blocked)") && r.out.contains("empty folder"))
         #expect(!r.out.contains(dump.path) && !r.out.contains(loose.path), "input paths appear only with --show-paths")
         let shown = try PrepFixture.prep([dump], out: out, ["--show-paths"])
-        #expect(shown.out.contains(dump.appendingPathComponent("notes.dcm").path))
+        #expect(shown.out.contains(crashing.path))
 
         // An output folder that cannot be made at all: exit 1, the folder named.
         let file = work.appendingPathComponent("a-file")
@@ -305,14 +354,14 @@ private func workerProcess(parent: Int32) -> Int32? {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 2, Int32(fields[1]) == parent,
               let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-              String(decoding: command, as: UTF8.self).contains("worker") else { continue }
+              command.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self) == "worker" }) else { continue }   // not scan-worker
         return pid
     }
     return nil
 }
 
 /// The decompressed bytes of a gzip file (via gzip -dc).
-private func gunzip(_ url: URL) throws -> Data {
+func gunzip(_ url: URL) throws -> Data {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/gzip")
     process.arguments = ["-dc", url.path]

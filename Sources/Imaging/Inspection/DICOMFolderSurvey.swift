@@ -25,10 +25,11 @@ public struct DICOMFolderSurvey: Sendable {
     /// Files that are not DICOM (or unreadable), with the reason; paths relative to the folder.
     public let unreadable: [(path: String, reason: String)]
 
-    public init(_ folder: URL) throws {
+    /// `scanner`: where headers are read (`taco inspect` isolates it in child processes).
+    public init(_ folder: URL, scanner: DICOMHeaderScanner = .inProcess) throws {
         let files = try FileTree.regularFiles(under: folder)
         let tags = DICOMTag.technical + [.seriesInstanceUID]
-        let headers = try DICOMHeaderScan.scan(files, tags: tags)
+        let headers = try scanner.scan(files, tags: tags)
         fileCount = files.count
         unreadable = headers.filter { $0.failure != nil }.map { h in
             (String(h.url.path.dropFirst(folder.path.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/")), h.failure!)

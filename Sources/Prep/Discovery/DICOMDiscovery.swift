@@ -41,18 +41,24 @@ public enum DICOMDiscovery {
     ]
 
     /// Discovers the series under `inputs` (folders are walked; files are taken as they are).
-    public static func discover(_ inputs: [URL]) throws -> DiscoveryResult {
+    /// `scanner`: where headers are read (``DICOMHeaderScanner``; prep isolates it in child processes).
+    public static func discover(_ inputs: [URL], scanner: DICOMHeaderScanner = .inProcess) throws -> DiscoveryResult {
         var files: [URL] = []
         for input in inputs {
             files += try FileTree.isFolder(input) ? try FileTree.regularFiles(under: input) : [input]
         }
-        let headers = try DICOMHeaderScan.scan(files, tags: tags)
+        let headers = try scanner.scan(files, tags: tags)
         var unreadable: [(URL, String)] = []
+        var notDICOM: [URL] = []
         var nonImage: [(URL, String)] = []
         var groups: [GroupKey: [DICOMHeader]] = [:]
         for header in headers {
             if let failure = header.failure, header[.seriesInstanceUID] == nil {
-                unreadable.append((header.url, failure))
+                if DICOMSignature.isPresent(in: header.url) {
+                    unreadable.append((header.url, failure.hasPrefix("not a DICOM file") ? "a DICOM file whose header is corrupt or truncated" : failure))
+                } else {
+                    notDICOM.append(header.url)
+                }
             } else if header[.rows] == nil || header[.columns] == nil || header[.seriesInstanceUID] == nil {
                 nonImage.append((header.url, header[.sopClassUID] ?? "unknown"))
             } else {
@@ -69,7 +75,7 @@ public enum DICOMDiscovery {
             seen[id, default: 0] += 1
             return assemble(groups[key]!, key: key, part: partCounts[id]! > 1 ? seen[id]! : 0)
         }
-        return DiscoveryResult(series: series, unreadable: unreadable, nonImage: nonImage, fileCount: files.count)
+        return DiscoveryResult(series: series, unreadable: unreadable, notDICOM: notDICOM, nonImage: nonImage, fileCount: files.count)
     }
 
     /// What splits a series.

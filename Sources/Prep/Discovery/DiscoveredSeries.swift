@@ -45,8 +45,10 @@ public struct DiscoveredSeries: Sendable {
 /// What a discovery found beside the series.
 public struct DiscoveryResult: Sendable {
     public let series: [DiscoveredSeries]
-    /// Files that are not DICOM, with the reason.
+    /// DICOM files (by their signature, ``DICOMSignature``) whose header cannot be read, with the reason.
     public let unreadable: [(url: URL, reason: String)]
+    /// Files that are not DICOM at all (no DICOM signature): export clutter, set aside.
+    public let notDICOM: [URL]
     /// DICOM files that hold no image (DICOMDIR, structured reports, ...), with their SOP class UID.
     public let nonImage: [(url: URL, sopClassUID: String)]
     /// Every file looked at.

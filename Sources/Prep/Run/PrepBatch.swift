@@ -50,7 +50,7 @@ public struct PrepBatch: Sendable {
     /// One worker process for `job`.
     func runWorker(_ job: SessionJob) -> SessionOutcome {
         let process = settings.process(outcomePrefix: Self.outcomePrefix)
-        let paths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
+        let paths = job.sources.flatMap { ([$0] + $0.fallbacks).flatMap { $0.files.map { URL(fileURLWithPath: $0) } } }
         switch process.run(job: job, outcome: SessionOutcome.self, while: "while preparing this session", redact: { PreparedDataset.redacting($0, paths: paths) }) {
         case .success(let outcome): return outcome
         case .failure(let failure):

@@ -16,6 +16,7 @@ public struct PrepPart: Sendable, Codable, Equatable {
     public var modalities: [String: [String]]
     public var problems: [InputProblem]
     public var ignoredFiles: Int
+    public var notDicomFiles: [InputProblem]
     public var nonImageFiles: Int
 
     /// The part files of a prepared folder.
@@ -38,8 +39,21 @@ public struct PrepPart: Sendable, Codable, Equatable {
             for source in job.sources {
                 if outcome.status == .failed {
                     report[source.reportIndex] = report[source.reportIndex].with(fate: .failed, reason: outcome.reason ?? "the session failed")
+                    continue
+                }
+                func name(_ index: Int) -> String { report[index].seriesNumber.map { "series " + $0 } ?? "another input" }
+                if let usedIndex = outcome.fallbackUsed[source.modality] {
+                    // The inputs tried before the one used could not be read: set aside, since their class was prepared.
+                    for tried in [source] + source.fallbacks.prefix { $0.reportIndex != usedIndex } {
+                        let why = outcome.readFailures[String(tried.reportIndex)] ?? "unknown"
+                        report[tried.reportIndex] = report[tried.reportIndex].with(fate: .rejected, reason: "could not be read: \(why); \(name(usedIndex)) was used instead")
+                    }
+                    report[usedIndex] = report[usedIndex].with(fate: .used, reason: "complete \(source.modality) series, used because \(name(source.reportIndex)) could not be read")
                 } else if let failure = outcome.inputFailures[source.modality] {
                     report[source.reportIndex] = report[source.reportIndex].with(fate: .failed, reason: "could not be read: " + failure)
+                    for fallback in source.fallbacks {
+                        report[fallback.reportIndex] = report[fallback.reportIndex].with(fate: .failed, reason: "could not be read: " + (outcome.readFailures[String(fallback.reportIndex)] ?? "unknown"))
+                    }
                 }
             }
             sessions.append(.init(subject: job.subject, session: job.session, status: outcome.status.rawValue, reason: outcome.reason,
@@ -51,6 +65,7 @@ public struct PrepPart: Sendable, Codable, Equatable {
         self.modalities = modalities
         problems = plan.problems
         ignoredFiles = plan.ignoredFiles
+        notDicomFiles = plan.notDicomFiles
         nonImageFiles = plan.nonImageFiles
     }
 
@@ -102,6 +117,7 @@ public struct PrepPart: Sendable, Codable, Equatable {
         try PreparedDataset.write(under: root, sessions: sessions, report: report, version: version,
                                   configuration: parts[0].configuration, sessionStatuses: parts.flatMap(\.sessions),
                                   problems: parts.flatMap(\.problems), ignoredFiles: parts.map(\.ignoredFiles).reduce(0, +),
+                                  notDicomFiles: parts.flatMap(\.notDicomFiles),
                                   nonImageFiles: parts.map(\.nonImageFiles).reduce(0, +))
         return parts
     }

@@ -19,6 +19,9 @@ public struct PrepPlan: Sendable {
     public var problems: [InputProblem]
     /// Files skipped as not images by their extension (.txt, .pdf, ...).
     public var ignoredFiles: Int
+    /// Files set aside because they are not DICOM at all (export clutter such as VERSION or LOCKFILE), by id
+    /// with the reason; not failures.
+    public var notDicomFiles: [InputProblem] = []
     /// DICOM files without pixel data (DICOMDIR, structured reports, presentation states): set aside.
     public var nonImageFiles: Int
     /// Every (subject, session) met, including those without a usable series.
@@ -46,7 +49,7 @@ public struct PrepPlan: Sendable {
         out.report = report.filter { mine.contains(SessionKey(subject: $0.subject, session: $0.session)) }
         out.sessionKeys = sessionKeys.filter { mine.contains($0) }
         // Whole-input problems belong to shard 0 only, so that a merge counts them once.
-        if index != 0 { out.problems = []; out.ignoredFiles = 0; out.nonImageFiles = 0 }
+        if index != 0 { out.problems = []; out.ignoredFiles = 0; out.nonImageFiles = 0; out.notDicomFiles = [] }
         return out
     }
 }
@@ -62,6 +65,8 @@ public struct PrepPlanner: Sendable {
     public let options: PrepOptions
     /// The output folder the jobs write to.
     public let output: URL
+    /// Where DICOM headers are scanned.
+    public var scanner: DICOMHeaderScanner = .inProcess
 
     /// Extensions of files that are never images: skipped without a complaint.
     public static let ignoredExtensions: Set<String> = ["txt", "pdf", "xml", "html", "htm", "json", "md", "csv", "tsv", "log",
@@ -79,6 +84,7 @@ public struct PrepPlanner: Sendable {
     private struct Draft {
         var report: [PreparedDataset.ReportEntry] = []
         var problems: [InputProblem] = []
+        var notDICOM: [InputProblem] = []
         var ignored = 0
         /// Each session's usable inputs with the identities their fingerprint is made of.
         var sources: [PrepPlan.SessionKey: [(SessionJob.Source, [String])]] = [:]
@@ -95,8 +101,8 @@ public struct PrepPlanner: Sendable {
         try planNIfTI(inputs, into: &draft)
         let jobs = makeJobs(&draft)
         try recordFileNames(draft.fileNames)
-        return PrepPlan(report: draft.report, jobs: jobs, problems: draft.problems, ignoredFiles: draft.ignored, nonImageFiles: dicom.nonImage,
-                        sessionKeys: draft.keys.sorted(), scannedFiles: dicom.scanned, scanSeconds: dicom.seconds,
+        return PrepPlan(report: draft.report, jobs: jobs, problems: draft.problems, ignoredFiles: draft.ignored, notDicomFiles: draft.notDICOM,
+                        nonImageFiles: dicom.nonImage, sessionKeys: draft.keys.sorted(), scannedFiles: dicom.scanned, scanSeconds: dicom.seconds,
                         problemPaths: Dictionary(draft.fileNames, uniquingKeysWith: { a, _ in a }))
     }
 
@@ -137,14 +143,22 @@ public struct PrepPlanner: Sendable {
         let candidates = nonNIfTI.filter { !Self.ignoredExtensions.contains($0.pathExtension.lowercased()) }
         draft.ignored += nonNIfTI.count - candidates.count
         let scanStart = Date()
-        let found = try DICOMDiscovery.discover(candidates)
+        let found = try DICOMDiscovery.discover(candidates, scanner: scanner)
         let scanSeconds = Date().timeIntervalSince(scanStart)
         for (url, reason) in found.unreadable {
             let id = "file-" + key.hmac("file:" + url.path).prefix(10)
             draft.fileNames.append((id, url.path))
             draft.problems.append(InputProblem(file: id, reason: PreparedDataset.redacting(reason, paths: [url])))
         }
-        for (series, decision) in zip(found.series, triage.decideAll(found.series)) {
+        for url in found.notDICOM {
+            let id = "file-" + key.hmac("file:" + url.path).prefix(10)
+            draft.fileNames.append((id, url.path))
+            draft.notDICOM.append(InputProblem(file: id, reason: "not a DICOM file (no DICM marker at byte 128, no DICOM element at its start): ignored"))
+        }
+        // Used series become sources; series set aside as duplicates of a used one (and readable) become its fallbacks.
+        var used: [(index: Int, session: PrepPlan.SessionKey, source: SessionJob.Source, ids: [String])] = []
+        var fallbacks: [Int: [(rank: Int, source: SessionJob.Source)]] = [:]
+        for (index, (series, decision)) in zip(found.series, triage.decideAll(found.series)).enumerated() {
             let patient = series[.patientID].flatMap { $0.isEmpty ? nil : $0 } ?? "study:" + series.studyInstanceUID
             let session = try session(patient: patient, study: series.studyInstanceUID, into: &draft)
             // A series with a defective file (e.g. truncated) fails with the reason, unless it was rejected anyway.
@@ -154,17 +168,29 @@ public struct PrepPlanner: Sendable {
                                                             fate: defective ? .failed : decision.fate == .used ? .used : .rejected,
                                                             reason: defective ? "could not be read: " + Self.listed(series.defects) : decision.reason,
                                                             files: series.files.count, duplicateFiles: series.duplicateFiles.count))
-            guard decision.fate == .used, !defective, let modality = decision.modality else { continue }
-            let h = series.headers[0]
-            let forbidden = [DICOMTag.patientID, .patientName, .patientBirthDate, .institutionName, .accessionNumber, .referringPhysicianName]
-                .compactMap { h[$0] }.flatMap { [$0] + $0.split(separator: "^").map(String.init) }.filter { $0.count >= 3 }
-            let sidecar = try JSONSerialization.data(withJSONObject: TechnicalSidecar.make(from: h, forbidden: forbidden),
-                                                     options: [.prettyPrinted, .sortedKeys])
-            let source = SessionJob.Source(modality: modality, kind: .dicom, files: series.files.map(\.path),
-                                           sidecar: String(decoding: sidecar, as: UTF8.self), reportIndex: draft.report.count - 1)
-            draft.sources[session, default: []].append((source, series.headers.compactMap { $0[.sopInstanceUID] }))
+            guard series.defects.isEmpty, let modality = decision.modality else { continue }
+            if decision.fate == .used {
+                used.append((index, session, try source(series, modality: modality, reportIndex: draft.report.count - 1), series.headers.compactMap { $0[.sopInstanceUID] }))
+            } else if let duplicate = decision.duplicate {
+                fallbacks[duplicate.of, default: []].append((duplicate.rank, try source(series, modality: modality, reportIndex: draft.report.count - 1)))
+            }
+        }
+        for var entry in used {
+            entry.source.fallbacks = (fallbacks[entry.index] ?? []).sorted { $0.rank < $1.rank }.map(\.source)
+            draft.sources[entry.session, default: []].append((entry.source, entry.ids))
         }
         return (candidates.count, scanSeconds, found.nonImage.count)
+    }
+
+    /// A DICOM series as a job's source, with its technical sidecar (identifiers of its headers kept out).
+    private func source(_ series: DiscoveredSeries, modality: String, reportIndex: Int) throws -> SessionJob.Source {
+        let h = series.headers[0]
+        let forbidden = [DICOMTag.patientID, .patientName, .patientBirthDate, .institutionName, .accessionNumber, .referringPhysicianName]
+            .compactMap { h[$0] }.flatMap { [$0] + $0.split(separator: "^").map(String.init) }.filter { $0.count >= 3 }
+        let sidecar = try JSONSerialization.data(withJSONObject: TechnicalSidecar.make(from: h, forbidden: forbidden),
+                                                 options: [.prettyPrinted, .sortedKeys])
+        return SessionJob.Source(modality: modality, kind: .dicom, files: series.files.map(\.path),
+                                 sidecar: String(decoding: sidecar, as: UTF8.self), reportIndex: reportIndex)
     }
 
     /// NIfTI files and BIDS datasets: every file reported, the usable ones kept (identified by name, size and date).

@@ -21,6 +21,8 @@ public struct PrepRun: Sendable {
     /// The part, the workers (`taco prep worker`) and whether up-to-date sessions are redone.
     public let batch: BatchSettings
     public let version: String
+    /// Where DICOM headers are scanned (`taco prep` isolates the scan in `taco prep scan-worker` children).
+    public var scanner: DICOMHeaderScanner = .inProcess
 
     public init(inputs: [URL], output: URL, keyFile: URL, rulesFile: URL? = nil, options: PrepOptions, batch: BatchSettings, version: String = "") {
         self.inputs = inputs
@@ -55,7 +57,9 @@ public struct PrepRun: Sendable {
         var triage = SeriesTriage(rules: rules)
         triage.keepDiffusion = options.keepDiffusion
         triage.missingSliceTolerance = options.missingSliceTolerance
-        let fullPlan = try PrepPlanner(triage: triage, key: key, options: options, output: output).plan(inputs)
+        var planner = PrepPlanner(triage: triage, key: key, options: options, output: output)
+        planner.scanner = scanner
+        let fullPlan = try planner.plan(inputs)
         let index = batch.index, count = batch.count
         let plan = fullPlan.shard(index, of: count)
         planned(fullPlan, plan)

@@ -15,6 +15,18 @@ public struct SessionJob: Sendable, Codable, Equatable {
         public let sidecar: String?
         /// The report entry this source stands for (index into the plan's report).
         public let reportIndex: Int
+        /// Other inputs of the same class in the session, in order of preference: the worker reads the first of
+        /// them that reads when this one cannot be read.
+        public var fallbacks: [Source] = []
+
+        public init(modality: String, kind: Kind, files: [String], sidecar: String?, reportIndex: Int, fallbacks: [Source] = []) {
+            self.modality = modality
+            self.kind = kind
+            self.files = files
+            self.sidecar = sidecar
+            self.reportIndex = reportIndex
+            self.fallbacks = fallbacks
+        }
     }
 
     /// Pseudonymous labels.
@@ -43,8 +55,12 @@ public struct SessionOutcome: Sendable, Codable, Equatable {
     public var qcFlags: [String] = []
     /// Why the session failed (paths replaced by "file k").
     public var reason: String?
-    /// Per modality whose input could not be read: the reason.
+    /// Per modality none of whose inputs could be read: the reason (the preferred input's).
     public var inputFailures: [String: String] = [:]
+    /// Per modality whose preferred input could not be read but a fallback could: the fallback's report index.
+    public var fallbackUsed: [String: Int] = [:]
+    /// Why each input that could not be read failed, by its report index (as text: JSON keys).
+    public var readFailures: [String: String] = [:]
     /// Seconds per step: decode, resample, register, mask, bias_correction, normalise, write.
     public var seconds: [String: Double] = [:]
     /// The worker's peak resident memory, bytes (VmHWM).

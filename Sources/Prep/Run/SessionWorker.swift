@@ -6,8 +6,9 @@ import TacoCore
 /// write (``PreparedSessionWriter``). Never throws: whatever goes wrong becomes the outcome's reason,
 /// with input paths replaced by "file k".
 ///
-/// A source that cannot be decoded is left out (its modality is named in `inputFailures`) and the
-/// session goes on with the others; a failure of the preparation or the write fails the session.
+/// A source that cannot be decoded hands its modality to its next fallback (another series of the class);
+/// when none decodes, the modality is left out (named in `inputFailures`) and the session goes on with the
+/// others. A failure of the preparation or the write fails the session.
 public enum SessionWorker {
     public static func run(_ job: SessionJob) -> SessionOutcome {
         var outcome = prepare(job)
@@ -17,7 +18,7 @@ public enum SessionWorker {
 
     static func prepare(_ job: SessionJob) -> SessionOutcome {
         var outcome = SessionOutcome(status: .failed)
-        let allPaths = job.sources.flatMap { $0.files.map { URL(fileURLWithPath: $0) } }
+        let allPaths = job.sources.flatMap { ([$0] + $0.fallbacks).flatMap { $0.files.map { URL(fileURLWithPath: $0) } } }
         func redacted(_ error: Error) -> String { PreparedDataset.redacting("\(error)", paths: allPaths) }
         func clock() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -25,15 +26,22 @@ public enum SessionWorker {
         var sidecars: [String: Data] = [:]
         let decodeStart = clock()
         for source in job.sources {
-            do {
-                let urls = source.files.map { URL(fileURLWithPath: $0) }
-                let volume = source.kind == .dicom ? try DICOMSeries.readOrdered(urls) : try ImageFile.read(urls[0])
-                guard volume.geometry.voxelCount > 0 else { throw PrepFailure("an empty image") }
-                inputs.append(.init(modality: source.modality, volume: volume))
-                if let sidecar = source.sidecar { sidecars[source.modality] = Data(sidecar.utf8) }
-            } catch {
-                outcome.inputFailures[source.modality] = PreparedDataset.redacting("\(error)", paths: source.files.map { URL(fileURLWithPath: $0) })
+            for (attempt, candidate) in ([source] + source.fallbacks).enumerated() {
+                do {
+                    let urls = candidate.files.map { URL(fileURLWithPath: $0) }
+                    let volume = candidate.kind == .dicom ? try DICOMSeries.readOrdered(urls) : try ImageFile.read(urls[0])
+                    guard volume.geometry.voxelCount > 0 else { throw PrepFailure("an empty image") }
+                    inputs.append(.init(modality: source.modality, volume: volume))
+                    if let sidecar = candidate.sidecar { sidecars[source.modality] = Data(sidecar.utf8) }
+                    if attempt > 0 { outcome.fallbackUsed[source.modality] = candidate.reportIndex }
+                    break
+                } catch {
+                    let reason = PreparedDataset.redacting("\(error)", paths: candidate.files.map { URL(fileURLWithPath: $0) })
+                    outcome.readFailures[String(candidate.reportIndex)] = reason
+                    if attempt == 0 { outcome.inputFailures[source.modality] = reason }
+                }
             }
+            if outcome.fallbackUsed[source.modality] != nil { outcome.inputFailures[source.modality] = nil }
         }
         outcome.seconds["decode"] = clock() - decodeStart
         guard !inputs.isEmpty else {

@@ -74,10 +74,12 @@ public enum PreparedDataset {
     }
 
     /// Writes the four files into `root`. Beside the series, the report lists the sessions' outcomes,
-    /// the files that could not be used at all (`problems`, by id) and the counts of files set aside.
+    /// the files that could not be used at all (`problems`, by id), the files set aside as not DICOM (by id)
+    /// and the counts of files set aside.
     public static func write(under root: URL, sessions: [Session], report: [ReportEntry], version: String,
                              configuration: [String: String], sessionStatuses: [SessionStatus] = [],
-                             problems: [InputProblem] = [], ignoredFiles: Int = 0, nonImageFiles: Int = 0) throws {
+                             problems: [InputProblem] = [], ignoredFiles: Int = 0, notDicomFiles: [InputProblem] = [],
+                             nonImageFiles: Int = 0) throws {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -86,7 +88,8 @@ public enum PreparedDataset {
         let reportDocument = Report(series: report, used: counts[.used] ?? 0, rejected: counts[.rejected] ?? 0,
                                     failed: counts[.failed] ?? 0,
                                     sessions: sessionStatuses.sorted { ($0.subject, $0.session) < ($1.subject, $1.session) },
-                                    unusableFiles: problems, ignoredFiles: ignoredFiles, nonImageFiles: nonImageFiles)
+                                    unusableFiles: problems, ignoredFiles: ignoredFiles, notDicomFiles: notDicomFiles,
+                                    nonImageFiles: nonImageFiles)
         try AtomicFile.write(to: PreparedLayout(root: root).report) { try encoder.encode(reportDocument).write(to: $0) }
 
         let sorted = sessions.sorted { ($0.subject, $0.session) < ($1.subject, $1.session) }
@@ -123,6 +126,8 @@ public enum PreparedDataset {
         let sessions: [SessionStatus]
         let unusableFiles: [InputProblem]
         let ignoredFiles: Int
+        /// Files set aside as not DICOM, by id with the reason (not failures).
+        let notDicomFiles: [InputProblem]
         let nonImageFiles: Int
     }
 

@@ -12,6 +12,10 @@ public struct TriageDecision: Sendable {
     /// The input file itself is broken (an unreadable header, 4D where 3D is needed): the report counts it
     /// as failed, not as a series rightly set aside.
     public var isMalformedInput = false
+    /// For a series set aside as another of its class in its study: the index (in the series given to
+    /// ``SeriesTriage/decideAll(_:)``) of the series used, and this one's place in the order of preference
+    /// (1: the next to try if the used one cannot be read).
+    public var duplicate: (of: Int, rank: Int)?
 
     public init(fate: Fate, modality: String?, reason: String, isMalformedInput: Bool = false) {
         self.fate = fate
@@ -67,17 +71,23 @@ public struct SeriesTriage: Sendable {
     }
 
     /// Decisions for all series; within one study, among used series of one class, the first by
-    /// ``preference(_:_:)`` is used and the others are rejected naming it.
+    /// ``preference(_:_:)`` among those whose files all read (no ``DiscoveredSeries/defects``) is used and
+    /// the others are rejected naming it, ranked as fallbacks.
     public func decideAll(_ series: [DiscoveredSeries]) -> [TriageDecision] {
         var decisions = series.map(decide)
         let candidates = series.indices.filter { decisions[$0].fate == .used }
         let groups = Dictionary(grouping: candidates) { "\(series[$0].studyInstanceUID)|\(decisions[$0].modality ?? "")" }
         for (_, members) in groups where members.count > 1 {
-            let ordered = members.sorted { Self.preference(series[$0], series[$1]) }
+            let ordered = members.sorted { a, b in
+                let (da, db) = (series[a].defects.isEmpty, series[b].defects.isEmpty)
+                return da != db ? da : Self.preference(series[a], series[b])
+            }
             let chosen = series[ordered[0]]
-            for i in ordered.dropFirst() {
-                decisions[i] = TriageDecision(fate: .rejected, modality: decisions[i].modality,
-                                              reason: "another \(decisions[i].modality!) series of this session was used (series \(chosen[.seriesNumber] ?? "?"))")
+            for (rank, i) in ordered.enumerated().dropFirst() {
+                var reason = "another \(decisions[i].modality!) series of this session was used (series \(chosen[.seriesNumber] ?? "?"))"
+                if let defect = series[i].defects.first { reason += "; this one could not be read: " + defect }
+                decisions[i] = TriageDecision(fate: .rejected, modality: decisions[i].modality, reason: reason)
+                decisions[i].duplicate = (ordered[0], rank)
             }
         }
         return decisions
