@@ -7,7 +7,7 @@ PREFIX       ?= /usr/local
 DEMO_OUT     ?= out/demo
 PYTHON_ENV   := .build-python
 
-.PHONY: setup build test demo bench bench-correspond bench-train bench-pytorch bench-study plugin wheel install python-env clean
+.PHONY: setup build test fuzz demo bench bench-correspond bench-train bench-pytorch bench-study plugin wheel install python-env clean
 
 setup:
 	@scripts/setup.sh
@@ -15,11 +15,22 @@ setup:
 build: setup
 	$(SWIFT) build -j $(JOBS) --product taco
 
-## The tests: Swift tests of every module, with Python cross-checks (nibabel, pydicom, h5py, the plugin through ctypes).
+## The tests: Swift tests of every module, with Python cross-checks (nibabel, pydicom, h5py, the plugin through ctypes),
+## then a short seeded fuzz pass over the readers (docs/reliability.md).
 test: setup python-env
 	$(SWIFT) build -j $(JOBS) --build-tests
 	$(SWIFT) build -j $(JOBS) --product TacoTrain
 	TACO_PYTHON=$(abspath $(PYTHON_ENV))/bin/python $(SWIFT) test --skip-build --disable-xctest
+	.build/debug/taco-fuzz --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
+
+FUZZ_SECONDS ?= 150
+FUZZ_SEED    ?= 1
+
+## A longer fuzz pass (30 minutes by default; another seed explores other mutations): make fuzz FUZZ_SEED=7
+fuzz: setup
+	$(SWIFT) build -j $(JOBS) --product taco
+	$(SWIFT) build -j $(JOBS) --product taco-fuzz
+	.build/debug/taco-fuzz --seconds $(or $(FUZZ_LONG_SECONDS),1800) --seed $(FUZZ_SEED) --work out/fuzz
 
 ## The main job on embedded data: a synthetic cohort made from the bundled atlas (a hospital-like DICOM
 ## dump with ground truth), prepared by `taco prep` into voxel-aligned multi-modal sessions, mapped to the

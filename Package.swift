@@ -19,6 +19,7 @@ let package = Package(
     name: "TacoKit",
     products: [
         .executable(name: "taco", targets: ["taco"]),
+        .executable(name: "taco-fuzz", targets: ["TacoFuzz"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         // The plugin for other trainers (include/taco_train.h): a PyTorch trainer loads it with ctypes.
         .library(name: "TacoTrain", type: .dynamic, targets: ["TacoPlugin"]),
@@ -105,6 +106,11 @@ let package = Package(
         .executableTarget(
             name: "taco",
             dependencies: ["TacoCore", "Imaging", "Synth", "Prep", "Correspond", "Shards", "Train", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The seeded mutation fuzzer over the readers (`make fuzz`; a short pass in `make test`).
+        .executableTarget(
+            name: "TacoFuzz",
+            dependencies: ["TacoCore", "Imaging", "Prep", "Shards", "Train", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "TacoBenchmarks",

@@ -46,6 +46,9 @@ public final class HDF5File: @unchecked Sendable {
             chdf5_silence_errors()
             let access = unlockedAccess()
             defer { H5Pclose(access) }
+            // The 1.10 file format: superblock, object headers and B-trees carry checksums, so that a damaged
+            // file fails as damaged instead of being parsed (HDF5 1.10 or later reads it; h5py's wheels do).
+            H5Pset_libver_bounds(access, H5F_LIBVER_V110, H5F_LIBVER_V110)
             let id = H5Fcreate(url.path, chdf5_acc_trunc(), chdf5_default(), access)
             guard id >= 0 else { throw error(url.path, "create") }
             return HDF5File(path: url.path, id: id)
@@ -414,23 +417,25 @@ public final class HDF5File: @unchecked Sendable {
 
     // MARK: attributes
 
-    /// Sets attribute `attribute` of object `name` to a UTF-8 string (h5py reads it as `str`).
+    /// Sets attribute `attribute` of object `name` to a UTF-8 string, stored fixed-length (h5py reads `bytes`).
     public func setAttribute(_ attribute: String, of name: String = "/", to value: String) throws {
-        try withAttribute(attribute, of: name, type: Self.stringType(), shape: []) { attr, type in
-            try value.withCString { text in
-                var pointer: UnsafePointer<CChar>? = text
-                guard H5Awrite(attr, type, &pointer) >= 0 else { throw Self.error(path, "write attribute \(attribute)") }
-            }
-        }
+        try writeStrings(attribute, of: name, [value], shape: [])
     }
 
-    /// Sets attribute `attribute` of object `name` to a list of UTF-8 strings.
+    /// Sets attribute `attribute` of object `name` to a list of UTF-8 strings, stored fixed-length.
     public func setAttribute(_ attribute: String, of name: String = "/", to values: [String]) throws {
-        try withAttribute(attribute, of: name, type: Self.stringType(), shape: [values.count]) { attr, type in
-            let copies = values.map { strdup($0) }
-            defer { copies.forEach { free($0) } }
-            var pointers = copies.map { UnsafePointer<CChar>($0) }
-            guard H5Awrite(attr, type, &pointers) >= 0 else { throw Self.error(path, "write attribute \(attribute)") }
+        try writeStrings(attribute, of: name, values, shape: [values.count])
+    }
+
+    /// Strings as NUL-padded fixed-length UTF-8 of the longest one's bytes: kept in the attribute itself, not in
+    /// the global heap where variable-length strings live (HDF5 trusts the lengths stored there, and a damaged
+    /// one crashes or hangs the reading process: found by taco-fuzz).
+    private func writeStrings(_ attribute: String, of name: String, _ values: [String], shape: [Int]) throws {
+        let width = max(1, values.map(\.utf8.count).max() ?? 1)
+        var bytes = [UInt8](repeating: 0, count: width * values.count)
+        for (i, value) in values.enumerated() { bytes.replaceSubrange(i * width..<(i * width + value.utf8.count), with: value.utf8) }
+        try withAttribute(attribute, of: name, type: Self.fixedStringType(width), shape: shape) { attr, type in
+            guard H5Awrite(attr, type, bytes) >= 0 else { throw Self.error(path, "write attribute \(attribute)") }
         }
     }
 
@@ -462,24 +467,53 @@ public final class HDF5File: @unchecked Sendable {
     public func numbersAttribute(_ attribute: String, of name: String = "/") throws -> [Double] {
         try readingAttribute(attribute, of: name) { attr, space in
             let count = max(1, Int(H5Sget_simple_extent_npoints(space)))
+            guard count <= 1 << 20 else {
+                throw HDF5Error(path: path, operation: "read attribute \(attribute)", reason: "\(count) numbers: more than a shard holds (damaged?)")
+            }
             var out = [Double](repeating: 0, count: count)
             guard H5Aread(attr, chdf5_native_double(), &out) >= 0 else { throw Self.error(path, "read attribute \(attribute)") }
             return out
         }
     }
 
+    /// Strings of an attribute: fixed-length (what TacoKit writes) or variable-length (version 1 shards and
+    /// other writers). At most `maximumStrings` strings of at most `maximumStringBytes` bytes each.
     private func strings(_ attribute: String, of name: String) throws -> [String] {
         try readingAttribute(attribute, of: name) { attr, space in
             let count = Int(H5Sget_simple_extent_npoints(space))
             guard count > 0 else { return [] }
-            let type = Self.stringType()
+            guard count <= Self.maximumStrings else {
+                throw HDF5Error(path: path, operation: "read attribute \(attribute)", reason: "\(count) strings: more than a shard holds (damaged?)")
+            }
+            let stored = H5Aget_type(attr)
+            defer { H5Tclose(stored) }
+            guard H5Tget_class(stored) == H5T_STRING else {
+                throw HDF5Error(path: path, operation: "read attribute \(attribute)", reason: "not a string attribute")
+            }
+            if H5Tis_variable_str(stored) > 0 {
+                let type = Self.variableStringType()
+                defer { H5Tclose(type) }
+                var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+                guard H5Aread(attr, type, &pointers) >= 0 else { throw Self.error(path, "read attribute \(attribute)") }
+                defer { H5Dvlen_reclaim(type, space, chdf5_default(), &pointers) }
+                return pointers.map { $0.map { String(cString: $0) } ?? "" }
+            }
+            let width = H5Tget_size(stored)
+            guard width >= 1, width <= Self.maximumStringBytes else {
+                throw HDF5Error(path: path, operation: "read attribute \(attribute)", reason: "strings of \(width) bytes: more than a shard holds (damaged?)")
+            }
+            let type = Self.fixedStringType(width)
             defer { H5Tclose(type) }
-            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            guard H5Aread(attr, type, &pointers) >= 0 else { throw Self.error(path, "read attribute \(attribute)") }
-            defer { H5Dvlen_reclaim(type, space, chdf5_default(), &pointers) }
-            return pointers.map { $0.map { String(cString: $0) } ?? "" }
+            var bytes = [UInt8](repeating: 0, count: width * count)
+            guard H5Aread(attr, type, &bytes) >= 0 else { throw Self.error(path, "read attribute \(attribute)") }
+            return (0..<count).map { i in
+                String(decoding: bytes[(i * width)..<((i + 1) * width)].prefix { $0 != 0 }, as: UTF8.self)
+            }
         }
     }
+
+    static let maximumStrings = 1 << 16
+    static let maximumStringBytes = 1 << 16
 
     /// Runs `body` with attribute `attribute` of object `name` and its dataspace open, under the lock.
     private func readingAttribute<R>(_ attribute: String, of name: String, _ body: (hid_t, hid_t) throws -> R) throws -> R {
@@ -511,9 +545,18 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     /// Variable-length UTF-8 strings (the caller closes it).
-    static func stringType() -> hid_t {
+    static func variableStringType() -> hid_t {
         let type = H5Tcopy(chdf5_c_string())
         H5Tset_size(type, chdf5_variable_size())
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        return type
+    }
+
+    /// NUL-padded UTF-8 strings of `width` bytes (the caller closes it).
+    static func fixedStringType(_ width: Int) -> hid_t {
+        let type = H5Tcopy(chdf5_c_string())
+        H5Tset_size(type, width)
+        H5Tset_strpad(type, H5T_STR_NULLPAD)
         H5Tset_cset(type, H5T_CSET_UTF8)
         return type
     }

@@ -1,7 +1,10 @@
-/// The "taco-shard" format, version 1 (docs/shard-format.md): names, types and storage in one place.
+/// The "taco-shard" format, version 2 (docs/shard-format.md): names, types and storage in one place.
 public enum ShardFormat {
     public static let name = "taco-shard"
-    public static let version: Int64 = 1
+    /// 2: the HDF5 1.10 file format (checksummed metadata) and fixed-length string attributes; 1: variable-
+    /// length strings in the 1.8 format, still read.
+    public static let version: Int64 = 2
+    public static let readableVersions: ClosedRange<Int64> = 1...2
     /// Image chunks: one modality, a 32^3 block (float16: 64 KiB): 96^3 crops read as fast as with 16^3 chunks
     /// in a smaller file, and 25% faster than with 64^3 (docs/benchmarks.md, "Shards").
     public static let imageChunk = [1, 32, 32, 32]

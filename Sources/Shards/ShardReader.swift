@@ -8,17 +8,20 @@ public final class ShardReader: @unchecked Sendable {
     public let atlas: String
     public let tokenStride: Int
     public let createdBy: String
+    /// The shard's format version (``ShardFormat/readableVersions``).
+    public let version: Int64
 
     /// `@unchecked Sendable`: all HDF5 access is serialised by HDF5File's process-wide lock.
     public init(url: URL) throws {
         self.url = url
         file = try HDF5File.open(url)
+        // The version (a number) before any string, so that nothing of another format is parsed further.
+        version = Int64(try file.numbersAttribute("version").first ?? 0)
+        guard ShardFormat.readableVersions.contains(version) else {
+            throw ShardError(reason: "\(url.path): shard version \(version); this TacoKit reads versions \(ShardFormat.readableVersions.lowerBound)-\(ShardFormat.readableVersions.upperBound)")
+        }
         let format = try file.stringAttribute("format")
         guard format == ShardFormat.name else { throw ShardError(reason: "\(url.path): format '\(format)', not \(ShardFormat.name)") }
-        let version = Int64(try file.numbersAttribute("version").first ?? 0)
-        guard version == ShardFormat.version else {
-            throw ShardError(reason: "\(url.path): shard version \(version); this TacoKit reads version \(ShardFormat.version)")
-        }
         atlas = try file.stringAttribute("atlas")
         tokenStride = Int(try file.numbersAttribute("token_stride").first ?? 0)
         createdBy = try file.stringAttribute("created_by")

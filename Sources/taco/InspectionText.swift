@@ -54,7 +54,7 @@ enum InspectionText {
 
     static func describe(_ shard: ShardReader, path: String) throws -> String {
         let keys = try shard.keys()
-        var lines = ["\(path)", "  format       taco-shard version 1", "  atlas        \(shard.atlas)",
+        var lines = ["\(path)", "  format       taco-shard version \(shard.version)", "  atlas        \(shard.atlas)",
                      "  token stride \(shard.tokenStride) voxels", "  created by   \(shard.createdBy)", "  subjects     \(keys.count)"]
         for key in keys {
             let d = try shard.describe(key)

@@ -21,6 +21,6 @@ def described_boxes(shards, batch, size):
     for s, sample in enumerate(batch["description"]["samples"]):
         with h5py.File(os.path.join(shards, sample["shard"]), "r") as f:
             g = f["subjects"][sample["key"]]
-            modalities = list(g.attrs["modalities"])
+            modalities = [m.decode() if isinstance(m, bytes) else m for m in g.attrs["modalities"]]
             for view in range(2):
                 yield s, view, sample, image_box(g, modalities.index(sample["modalities"][view]), sample["origin"], size)

@@ -21,7 +21,7 @@ import Testing
 
         let described = try TacoProcess.run(["inspect", url.path, "--verify"])
         #expect(described.status == 0, "\(described.err)")
-        #expect(described.out.contains("format       taco-shard version 1") && described.out.contains("subjects     1"))
+        #expect(described.out.contains("format       taco-shard version 2") && described.out.contains("subjects     1"))
         #expect(described.out.contains("sub-1a2b_ses-3c: T1w FLAIR, 20 x 18 x 16 voxels at 1 x 1 x 1 mm, tokens 5 x 5 x 4; flags: folding above 1%"))
         #expect(described.out.contains("every chunk's checksum holds"))
 
