@@ -82,6 +82,7 @@ struct CorrespondRunCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
+        Termination.shared.install()
         let output = URL(fileURLWithPath: out).standardizedFileURL
         let printer = ProgressPrinter(style: batch.progress.resolved, unit: "subjects")
         do {
@@ -116,6 +117,9 @@ struct CorrespondRunCommand: ParsableCommand {
             throw error
         } catch let error as ValidationError {
             throw error
+        } catch let interrupted as BatchInterrupted {
+            printer.end()
+            throw interrupted.exitCode("taco correspond")
         } catch {
             printer.end()
             throw CommandFailure(message: "taco correspond: \(error)")

@@ -102,6 +102,7 @@ struct PrepRunCommand: ParsableCommand {
             throw ValidationError("--out \(output.path) lies inside the input \(input.path)")
         }
         let started = Date()
+        Termination.shared.install()
         let printer = ProgressPrinter(style: batch.progress.resolved, unit: "sessions")
         var run = PrepRun(inputs: inputURLs, output: output, keyFile: URL(fileURLWithPath: keyFile), rulesFile: rules.map { URL(fileURLWithPath: $0) },
                           options: try options(), batch: batch.settings(worker: "prep", "worker"), version: TacoVersion.current)
@@ -114,6 +115,9 @@ struct PrepRunCommand: ParsableCommand {
                 printer.line(plan.summary(shard: batch.shardCount > 1 ? "shard \(batch.shardIndex + 1) of \(batch.shardCount): " : ""))
                 printer.begin(total: plan.jobs.count)
             }, events: { printer.show($0) })
+        } catch let interrupted as BatchInterrupted {
+            printer.end()
+            throw interrupted.exitCode("taco prep")
         } catch {
             printer.end()
             throw CommandFailure(message: "taco prep: \(error)")

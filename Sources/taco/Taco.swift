@@ -38,3 +38,11 @@ struct CommandFailure: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }
+
+extension BatchInterrupted {
+    /// Says on standard error what was kept, and ends the command as the signal would have (128 + signal).
+    func exitCode(_ command: String) -> ExitCode {
+        FileHandle.standardError.write(Data("\(command): \(self)\n".utf8))
+        return ExitCode(128 + signal)
+    }
+}

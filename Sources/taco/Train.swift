@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TacoCore
 import Train
 
 /// `taco train`: pre-trains the encoder on shards with the topology losses (docs/train.md).
@@ -104,11 +105,15 @@ struct TrainCommand: ParsableCommand {
             + (trainer.checkpoint.step > 0 ? "resuming at step \(trainer.checkpoint.step)" : "\(configuration.steps) steps"))
         for (key, reason) in trainer.excluded.sorted(by: { $0.key < $1.key }) { printer.line("left out: \(key): \(reason)") }
         printer.begin(total: configuration.steps, alreadyDone: trainer.checkpoint.step)
+        Termination.shared.install()
         do {
             try trainer.run { metrics, warnings in
                 for warning in warnings { printer.line("warning: \(warning)") }
                 printer.show(metrics, totalSteps: configuration.steps)
             }
+        } catch let interrupted as BatchInterrupted {
+            printer.end()
+            throw interrupted.exitCode("taco train")
         } catch {
             printer.end()
             throw CommandFailure(message: "taco train: \(error)")

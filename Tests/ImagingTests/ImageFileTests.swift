@@ -1,9 +1,29 @@
 import Foundation
 import Testing
 @testable import Imaging
-import TacoCore
+@testable import TacoCore
 
 @Suite struct NIfTIFileTests {
+    /// A .nii.gz cut short (what a full disk leaves) is told from a complete one by its gzip trailer, which
+    /// is how a write checks that it is all there.
+    @Test func aCompressedFileCutShortIsNotTakenAsWritten() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-gz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var volume = Volume(geometry: Geometry(size: [20, 18, 16]))
+        for i in volume.voxels.indices { volume.voxels[i] = Float((i * 7919) % 1000) }
+        let whole = folder.appendingPathComponent("whole.nii.gz")
+        try NIfTIFile.write(volume, to: whole)
+        let bytes = 352 + volume.voxels.count * 4
+        #expect(NIfTIFile.gzipHolds(whole, bytes: bytes))
+        let data = try Data(contentsOf: whole)
+        for cut in [1, 4, 100, data.count / 2] {
+            let short = folder.appendingPathComponent("short-\(cut).nii.gz")
+            try data.prefix(data.count - cut).write(to: short)
+            #expect(!NIfTIFile.gzipHolds(short, bytes: bytes), "cut by \(cut) bytes")
+        }
+    }
+
     /// An oblique, anisotropic grid with a marker at a known voxel.
     static let obliqueGeometry = Geometry(size: [12, 10, 8], spacing: [1.5, 2, 3], origin: [-20, 15, 40],
                                           direction: Matrix3.rotation(x: 0.3, y: -0.2, z: 0.25))

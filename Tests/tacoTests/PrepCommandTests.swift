@@ -346,7 +346,7 @@ enum PrepFixture {
 }
 
 /// A `taco prep worker` child of `parent`, from /proc.
-private func workerProcess(parent: Int32) -> Int32? {
+func workerProcess(parent: Int32) -> Int32? {
     for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
         guard let pid = Int32(name),
               let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -31,4 +31,25 @@ enum TacoProcess {
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errors.wait(), as: UTF8.self))
     }
+
+    /// Runs `taco arguments...` as the unprivileged user `uid` (through util-linux's setpriv), so that file
+    /// permissions apply as they do for a user.
+    static func runAs(user uid: Int, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        try runTool("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", binary.path] + arguments)
+    }
+
+    /// Runs another program with `arguments`.
+    static func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errors = PipeReader(err.fileHandleForReading)
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errors.wait(), as: UTF8.self))
+    }
 }

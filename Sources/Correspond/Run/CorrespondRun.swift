@@ -43,6 +43,8 @@ public struct CorrespondRun: Sendable {
     /// in its outcome.
     public func run(total: @Sendable (Int) -> Void = { _ in }, events: @escaping @Sendable (Event) -> Void) throws -> Summary {
         let layout = planner.layout, index = batch.index, count = batch.count, force = batch.force
+        let lock = try OutputLock(folder: layout.root, name: "correspond-part-\(index + 1)-of-\(count)", command: "taco correspond")
+        defer { lock.release() }
         let jobs = try planner.jobs(index: index, count: count)
         total(jobs.count)
         try FileManager.default.createDirectory(at: layout.work, withIntermediateDirectories: true)
@@ -76,6 +78,11 @@ public struct CorrespondRun: Sendable {
             events(.finished(index: i, key: job.key, outcome: outcome, seconds: Date().timeIntervalSince(start)))
         }
 
+        if let signal = Termination.shared.signal {
+            // Interrupted subjects failed and their work was removed; finished ones stay in the work folder for
+            // the rerun, which packs them.
+            throw BatchInterrupted(signal: signal, finished: results.value.filter { ($0?.outcome.status ?? .failed) != .failed }.count, total: jobs.count)
+        }
         // Pack, in key order.
         let packStart = Date()
         let collected = results.value

@@ -18,11 +18,21 @@ public enum FileTree {
     /// POSIX `opendir`/`readdir` with the entry types it reports (an `lstat` only where the file system
     /// does not say): Foundation's enumerator with resource values took most of a dump's planning time.
     public static func regularFiles(under folder: URL) throws -> [URL] {
+        try walk(folder).files
+    }
+
+    /// Every regular file below `folder` (as ``regularFiles(under:)``), and the folders below it that could not
+    /// be read, with the reason: what a caller must report rather than lose silently.
+    public static func walk(_ folder: URL) throws -> (files: [URL], unreadable: [(folder: URL, reason: String)]) {
         guard try isFolder(folder) else { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: folder.path]) }
         var files: [String] = []
+        var unreadable: [(URL, String)] = []
         var pending = [folder.path.hasSuffix("/") && folder.path.count > 1 ? String(folder.path.dropLast()) : folder.path]
         while let directory = pending.popLast() {
-            guard let handle = opendir(directory) else { continue }
+            guard let handle = opendir(directory) else {
+                unreadable.append((URL(fileURLWithPath: directory, isDirectory: true), String(cString: strerror(errno))))
+                continue
+            }
             defer { closedir(handle) }
             while let entry = readdir(handle) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -39,6 +49,6 @@ public enum FileTree {
                 if type == Int32(DT_DIR) { pending.append(path) } else if type == Int32(DT_REG) { files.append(path) }
             }
         }
-        return files.sorted().map { URL(fileURLWithPath: $0, isDirectory: false) }
+        return (files.sorted().map { URL(fileURLWithPath: $0, isDirectory: false) }, unreadable.sorted { $0.0.path < $1.0.path })
     }
 }

@@ -57,6 +57,8 @@ public struct WorkerProcess: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         do { try process.run() } catch { return .notStarted("could not start a worker process: \(error)") }
+        Termination.shared.register(process.processIdentifier)
+        defer { Termination.shared.unregister(process.processIdentifier) }
         let diagnostics = PipeReader(stderr.fileHandleForReading)
         // A child that died before reading: its exit status tells why.
         try? stdin.fileHandleForWriting.write(contentsOf: input)
@@ -83,7 +85,8 @@ public struct WorkerProcess: Sendable {
 }
 
 /// Runs `count` jobs on `threads` threads (8 MiB stacks), each index once, in index order of start;
-/// `body` gets the index. Returns when every job has finished.
+/// `body` gets the index. Returns when every job has finished, or, after a termination signal
+/// (``Termination``), when the running ones have: no job starts after it.
 public enum JobPool {
     public static func run(count: Int, threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
         let next = Locked(0)
@@ -92,7 +95,7 @@ public enum JobPool {
             group.enter()
             let thread = Thread {
                 while let index = next.withLock({ n -> Int? in
-                    guard n < count else { return nil }
+                    guard n < count, !Termination.shared.isRequested else { return nil }
                     n += 1
                     return n - 1
                 }) { body(index) }

@@ -115,7 +115,12 @@ public struct PrepPlanner: Sendable {
                 throw PrepFailure("\(input.path): no such file or folder")
             }
             guard try FileTree.isFolder(input) else { files.append(input); continue }
-            let below = try FileTree.regularFiles(under: input)
+            let (below, unreadable) = try FileTree.walk(input)
+            for (folder, reason) in unreadable {
+                let id = "file-" + key.hmac("file:" + folder.path).prefix(10)
+                draft.fileNames.append((id, folder.path))
+                draft.problems.append(InputProblem(file: id, reason: "a folder of input \(k + 1) cannot be read (\(reason)): its files were not looked at"))
+            }
             if below.isEmpty {
                 draft.problems.append(InputProblem(file: "input-\(k + 1)", reason: "input \(k + 1) is an empty folder: nothing to prepare"))
             }

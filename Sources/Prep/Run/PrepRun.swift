@@ -50,6 +50,9 @@ public struct PrepRun: Sendable {
     public func run(planned: (_ full: PrepPlan, _ part: PrepPlan) -> Void = { _, _ in },
                     events: @escaping @Sendable (PrepBatch.Event) -> Void) throws -> Summary {
         try AtomicFile.checkWritable(folder: output)
+        // One run per part of a folder at a time (parts of an array job run side by side).
+        let lock = try OutputLock(folder: output, name: "prep-part-\(batch.index + 1)-of-\(batch.count)", command: "taco prep")
+        defer { lock.release() }
         let key = try PseudonymKey.openOrCreate(keyFile: keyFile, outputs: [output])
         let rules = try ClassificationRules.load(rulesFile)
         var options = self.options
@@ -65,6 +68,11 @@ public struct PrepRun: Sendable {
         planned(fullPlan, plan)
 
         let outcomes = PrepBatch(batch).run(plan, events: events)
+        if let signal = Termination.shared.signal {
+            // Interrupted sessions failed and their leftovers were removed; without a part file the run is not
+            // taken as done, and a rerun skips the sessions that finished.
+            throw BatchInterrupted(signal: signal, finished: outcomes.filter { $0.status != .failed }.count, total: plan.jobs.count)
+        }
         let part = PrepPart(plan: plan, outcomes: outcomes, index: index, count: count, version: version, configuration: options.configuration)
         try part.write(in: output)
         if count == 1 { try PrepPart.merge(in: output, version: version) }

@@ -78,6 +78,28 @@ public enum NIfTIFile {
         case int16(slope: Float, intercept: Float)
     }
 
+    /// Whether the gzip file ends with a trailer recording `bytes` of content (ISIZE, RFC 1952): a file cut
+    /// short by a full disk ends elsewhere in its stream.
+    static func gzipHolds(_ url: URL, bytes: Int) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), size >= 18, (try? handle.seek(toOffset: size - 4)) != nil,
+              let tail = try? handle.read(upToCount: 4), tail.count == 4 else { return false }
+        let recorded = tail.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        return recorded == UInt32(truncatingIfNeeded: bytes)
+    }
+
+    /// Why a write in `folder` failed, as far as the file system says: no space, no permission, or unknown.
+    static func writeFailure(in folder: URL, needed: Int) -> String {
+        var info = statvfs()
+        if statvfs(folder.path, &info) == 0 {
+            let free = Int(info.f_bavail) * Int(info.f_frsize)
+            if free < max(64 << 10, needed) { return "no space left on the device (\(free >> 10) KiB free, about \(needed >> 10) KiB needed)" }
+        }
+        if access(folder.path, W_OK) != 0 { return "the folder cannot be written (\(String(cString: strerror(errno))))" }
+        return "libnifti could not write it completely"
+    }
+
     /// Writes `volume` as a NIfTI-1 file, atomically. `.nii.gz` compresses.
     public static func write(_ volume: Volume, to url: URL, space: Space = .scanner, storage: Storage = .float32,
                              description: String = "TacoKit") throws {
@@ -191,8 +213,8 @@ public enum NIfTIFile {
             // libnifti reports write failures only on stderr: check that the file is all there.
             let written = (try? FileManager.default.attributesOfItem(atPath: temporary.path)[.size] as? Int) ?? nil
             let compressed = temporary.path.hasSuffix(".gz")
-            guard let written, compressed ? written > 0 : written >= expected else {
-                throw NIfTIFileError(path: url.path, reason: "libnifti could not write it (folder missing or not writable, or disk full)")
+            guard let written, compressed ? Self.gzipHolds(temporary, bytes: expected) : written >= expected else {
+                throw NIfTIFileError(path: url.path, reason: Self.writeFailure(in: url.deletingLastPathComponent(), needed: compressed ? expected / 4 : expected))
             }
         }
     }

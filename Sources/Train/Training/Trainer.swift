@@ -13,6 +13,8 @@ import Shards
 /// average gradients across processes, through the plugin).
 public final class Trainer {
     public let layout: RunLayout
+    /// The run folder, claimed for this trainer's life (a second trainer on it is refused).
+    private let lock: OutputLock
     public let configuration: TrainingConfiguration
     public let model: EncoderDecoder
     public private(set) var checkpoint: TrainingCheckpoint
@@ -34,6 +36,7 @@ public final class Trainer {
             throw TrainingError("\(run.path): cannot create the run folder (\(error.localizedDescription))")
         }
         guard fm.isWritableFile(atPath: run.path) else { throw TrainingError("\(run.path): the run folder is not writable") }
+        do { lock = try OutputLock(folder: run, name: "train", command: "taco train") } catch { throw TrainingError("\(error)") }
         model = try EncoderDecoder(configuration.model)
         if resume {
             guard let latest = try layout.latestCheckpoint() else { throw TrainingError("\(run.path): --resume, but there is no checkpoint in \(layout.checkpoints.path)") }
@@ -108,7 +111,14 @@ public final class Trainer {
                     + "(limit non_finite_limit = \(configuration.nonFiniteLimit)); the last checkpoint is \((try? layout.latestCheckpoint()?.lastPathComponent) ?? "none")")
             }
             if checkpoint.step % configuration.pictureEvery == 0 { try drawCurve(history) }
-            if checkpoint.step % configuration.checkpointEvery == 0 || checkpoint.step == configuration.steps { try saveCheckpoint() }
+            let saved = checkpoint.step % configuration.checkpointEvery == 0 || checkpoint.step == configuration.steps
+            if saved { try saveCheckpoint() }
+            if let signal = Termination.shared.signal, checkpoint.step < end {
+                // A time limit: keep this step's state so that --resume continues exactly from here.
+                if !saved { try saveCheckpoint() }
+                try drawCurve(history)
+                throw BatchInterrupted(signal: signal, finished: checkpoint.step, total: configuration.steps)
+            }
         }
         try drawCurve(history)
         if checkpoint.step == configuration.steps { try checkpoint.weights().write(to: layout.weights) }

@@ -1,0 +1,125 @@
+import Foundation
+import Shards
+import TacoCore
+import Testing
+
+/// Faults a batch meets on a cluster: SIGTERM at a time limit, a second run on the same folder, a full disk,
+/// a folder that cannot be read. Each ends with a clear message, leaves nothing partial that could be taken
+/// as complete, and a rerun completes.
+@Suite(.serialized) struct FaultTests {
+    /// Folders under `out` that hold a session, and whether each is complete (has subject.json).
+    static func sessionFolders(_ out: URL) throws -> [(URL, Bool)] {
+        let fm = FileManager.default
+        var found: [(URL, Bool)] = []
+        for subject in (try? fm.contentsOfDirectory(at: out, includingPropertiesForKeys: nil)) ?? [] where subject.lastPathComponent.hasPrefix("sub-") {
+            for session in try fm.contentsOfDirectory(at: subject, includingPropertiesForKeys: nil) {
+                found.append((session, fm.fileExists(atPath: session.appendingPathComponent("subject.json").path)))
+            }
+        }
+        return found
+    }
+
+    /// Every name under `out` that marks unfinished work (temporary files and folders of atomic writes).
+    static func partialNames(_ out: URL) throws -> [String] {
+        let all = (FileManager.default.enumerator(atPath: out.path)?.allObjects as? [String]) ?? []
+        return all.filter { $0.contains(".partial") || $0.contains(".incoming") || $0.contains(".aside") }
+    }
+
+    @Test func sigtermStopsPrepCleanlyAndTheRerunResumes() throws {
+        let out = PrepFixture.output("sigterm")
+        var sentAt: Date?
+        let r = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--jobs", "1"]) { prep in
+            // The second session's worker running: one session done, one in flight.
+            let deadline = Date().addingTimeInterval(90)
+            var seen = Set<Int32>()
+            while Date() < deadline {
+                if let pid = workerProcess(parent: prep.processIdentifier) {
+                    seen.insert(pid)
+                    if seen.count == 2 { usleep(200_000); kill(prep.processIdentifier, SIGTERM); sentAt = Date(); return }
+                }
+                usleep(20_000)
+            }
+        }
+        #expect(sentAt != nil, "no second worker seen")
+        #expect(r.status == 143 && r.err.contains("stopped by SIGTERM") && r.err.contains("rerun"), "\(r.status)\n\(r.out)\n\(r.err)")
+        #expect(workerProcess(parent: getpid()) == nil)
+        let sessions = try Self.sessionFolders(out)
+        let incomplete = sessions.filter { !$0.1 }.map(\.0.lastPathComponent)
+        #expect(incomplete.isEmpty, "incomplete session folders: \(incomplete)")
+        let partial = try Self.partialNames(out)
+        #expect(partial.isEmpty, "\(partial)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("prep-report.json").path), "an interrupted run wrote the report")
+        let rerun = try PrepFixture.prep([PrepFixture.dicom], out: out)
+        #expect(rerun.status == 0 && rerun.out.contains("up to date"), "\(rerun.out)")
+        #expect(try Self.sessionFolders(out).count == 3)
+    }
+
+    @Test func aSecondRunOnTheSameFolderIsRefusedWhileTheFirstRuns() throws {
+        let out = PrepFixture.output("lock")
+        var second: (status: Int32, out: String, err: String)?
+        let first = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--jobs", "1"]) { prep in
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline && workerProcess(parent: prep.processIdentifier) == nil { usleep(20_000) }
+            second = try? PrepFixture.prep([PrepFixture.dicom], out: out)
+        }
+        #expect(first.status == 0, "\(first.out)\n\(first.err)")
+        let refused = try #require(second)
+        #expect(refused.status == 1 && refused.err.contains("in use by another run") && refused.err.contains("taco prep, process"), "\(refused.err)")
+        // Another part of the same folder is not held up (an array job's tasks share --out).
+        let part = try PrepFixture.prep([PrepFixture.dicom], out: out, ["--shard-index", "1", "--shard-count", "2"])
+        #expect(part.status == 0, "\(part.err)")
+    }
+
+    /// As an unprivileged user (tests run as root, who reads everything): a folder of the input that cannot be
+    /// read is named as a failure, and the rest is prepared.
+    @Test func anUnreadableInputFolderIsNamedAndTheRestGoesOn() throws {
+        let fm = FileManager.default
+        let work = PrepFixture.output("unreadable")
+        try fm.createDirectory(at: work, withIntermediateDirectories: true)
+        let dump = work.appendingPathComponent("dump"), out = work.appendingPathComponent("out"), key = work.appendingPathComponent("key")
+        try fm.copyItem(at: PrepFixture.dicom, to: dump)
+        let hidden = try #require(try fm.contentsOfDirectory(at: dump, includingPropertiesForKeys: nil).sorted { $0.path < $1.path }.first)
+        for folder in [work, out, key] {
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            chmod(folder.path, 0o777)
+        }
+        chmod(PrepFixture.root.path, 0o755)
+        chmod(hidden.path, 0o000)
+        defer { chmod(hidden.path, 0o755) }
+        let r = try TacoProcess.runAs(user: 65534, ["prep", dump.path, "--out", out.path, "--key-file", key.appendingPathComponent("k").path,
+                                                    "--spacing", "3", "--progress", "plain"])
+        #expect(r.status == 1 && r.out.contains("cannot be read (Permission denied)"), "\(r.out)\n\(r.err)")
+        let report = try PrepFixture.json(out.appendingPathComponent("prep-report.json"))
+        #expect((report["unusable_files"] as! [[String: Any]]).contains { ($0["reason"] as? String ?? "").contains("cannot be read") })
+        #expect((report["sessions"] as! [[String: Any]]).contains { $0["status"] as? String == "prepared" })
+    }
+
+    /// A full disk (a small tmpfs in a private mount namespace): prep fails naming the file and the reason,
+    /// leaves no partial session, and completes once there is space.
+    @Test func aFullDiskFailsClearlyAndTheRerunCompletesOnceThereIsSpace() throws {
+        let work = PrepFixture.output("full-disk")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let disk = work.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        let prep = "\(TacoProcess.binary.path) prep \(PrepFixture.dicom.path) --out \(disk.path)/out --key-file \(work.path)/key --spacing 3 --progress plain --jobs 1"
+        let script = """
+            set -u
+            mount -t tmpfs -o size=400k tmpfs \(disk.path) || exit 99
+            \(prep) > \(work.path)/first.out 2>&1; echo "first $?"
+            find \(disk.path)/out -name subject.json | wc -l | sed 's/^/complete /'
+            find \(disk.path)/out -name '*.partial*' | wc -l | sed 's/^/partial /'
+            mount -o remount,size=64m \(disk.path)
+            \(prep) > \(work.path)/second.out 2>&1; echo "second $?"
+            find \(disk.path)/out -name subject.json | wc -l | sed 's/^/complete /'
+            """
+        let r = try TacoProcess.runTool("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", script])
+        #expect(!r.out.isEmpty && !r.out.contains("99"), "cannot mount a tmpfs here: \(r.out) \(r.err)")
+        let first = (try? String(contentsOf: work.appendingPathComponent("first.out"), encoding: .utf8)) ?? ""
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "first 1", "\(r.out)\n\(first)")
+        #expect(first.contains("no space left on the device"), "\(first)")
+        #expect(lines.count > 2 && lines[2] == "partial 0", "\(r.out)")
+        let second = (try? String(contentsOf: work.appendingPathComponent("second.out"), encoding: .utf8)) ?? ""
+        #expect(lines.count > 4 && lines[3] == "second 0" && lines[4] == "complete 3", "\(r.out)\n\(second)")
+    }
+}
