@@ -16,9 +16,10 @@ enum CorrespondFixture {
 
     /// Fast settings for CI: SyN at 4 mm with mutual information, tokens every 2 voxels (4 mm). The accuracy at the
     /// default settings is CorrespondTests' subject; here the geometry through the command and the shards.
-    static func correspond(_ prepared: URL, out: URL, _ extra: [String] = []) throws -> (status: Int32, out: String, err: String) {
+    static func correspond(_ prepared: URL, out: URL, _ extra: [String] = [], whileRunning: ((Process) -> Void)? = nil) throws
+        -> (status: Int32, out: String, err: String) {
         try TacoProcess.run(["correspond", prepared.path, "--out", out.path, "--deformable-resolution", "4", "--deformable-metric", "mi",
-                             "--token-stride", "2", "--jobs", "2", "--progress", "plain"] + extra)
+                             "--token-stride", "2", "--jobs", "2", "--progress", "plain"] + extra, whileRunning: whileRunning)
     }
 
     /// A copy of the prepared dataset that a test may damage.
@@ -186,6 +187,30 @@ enum CorrespondFixture {
         #expect(r.out.contains("2 subjects mapped, 1 up to date, 0 failed"), "\(r.out)")
         #expect(try ShardManifest.read(from: out.appendingPathComponent("dataset.json")).subjects.count == 3)
         #expect(try TacoProcess.run(["inspect", out.appendingPathComponent("dataset.json").path, "--verify"]).status == 0)
+    }
+
+    /// SIGTERM (a Slurm time limit) once the first subject is mapped: the running worker is stopped, the run
+    /// exits 143 without a part file or manifest and without partial work files, and the rerun packs the
+    /// finished subject without mapping it again.
+    @Test func sigtermStopsCorrespondCleanlyAndTheRerunResumes() throws {
+        let out = PrepFixture.output("correspond-sigterm")
+        let work = out.appendingPathComponent(".work")
+        var signalled = false
+        let r = try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out, ["--jobs", "1"]) { process in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? []).filter({ $0.hasSuffix(".json") && !$0.hasPrefix(".") }).isEmpty {
+                usleep(50_000)
+            }
+            usleep(300_000)
+            kill(process.processIdentifier, SIGTERM)
+            signalled = true
+        }
+        #expect(signalled && r.status == 143 && r.err.contains("stopped by SIGTERM"), "\(r.status)\n\(r.out)\n\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("dataset.json").path))
+        let left = (FileManager.default.enumerator(atPath: out.path)?.allObjects as? [String] ?? []).filter { $0.contains(".partial") }
+        #expect(left.isEmpty, "\(left)")
+        let rerun = try CorrespondFixture.correspond(CorrespondFixture.prepared, out: out)
+        #expect(rerun.status == 0 && rerun.out.contains(" up to date, 0 failed") && !rerun.out.contains(" 0 up to date"), "\(rerun.out)")
     }
 
     /// The processes whose parent is `pid` (from /proc).

@@ -122,4 +122,70 @@ import Testing
         let second = (try? String(contentsOf: work.appendingPathComponent("second.out"), encoding: .utf8)) ?? ""
         #expect(lines.count > 4 && lines[3] == "second 0" && lines[4] == "complete 3", "\(r.out)\n\(second)")
     }
+
+    /// Three small subjects in one shard (24^3 voxels, FLAIR and T1w, token stride 4) and its manifest.
+    static func smallShards(in folder: URL) throws -> URL {
+        let shards = folder.appendingPathComponent("shards")
+        try FileManager.default.createDirectory(at: shards, withIntermediateDirectories: true)
+        let url = shards.appendingPathComponent("shard-00001.h5")
+        let writer = try ShardWriter(url: url, atlas: "test-atlas", tokenStride: 4, createdBy: "FaultTests")
+        let size = SIMD3(24, 24, 24), voxels = 24 * 24 * 24, grid = SIMD3(6, 6, 6), tokens = 216
+        var rng = SeededGenerator(seed: 3)
+        for s in 0..<3 {
+            let image = (0..<2 * voxels).map { _ in Float(Float16(rng.gaussian())) }
+            var mask = [UInt8](repeating: 0, count: voxels)
+            for z in 4..<20 { for y in 4..<20 { for x in 4..<20 { mask[(z * 24 + y) * 24 + x] = 1 } } }
+            var coords = [Float](repeating: 0, count: 3 * tokens)
+            for t in 0..<tokens {
+                let v = SIMD3(Double(t % 6), Double((t / 6) % 6), Double(t / 36)) * 4
+                for c in 0..<3 { coords[c * tokens + t] = Float(v[c] + Double(s)) }
+            }
+            try writer.add(ShardSubject(key: "sub-0\(s)_ses-1", modalities: ["FLAIR", "T1w"], size: size, image: image, mask: mask,
+                                        affine: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], spacing: [1, 1, 1], tokenGridSize: grid,
+                                        atlasCoords: coords, atlasLabels: (0..<tokens).map { UInt8($0 % 4) }, confidence: [Float](repeating: 1, count: tokens)))
+        }
+        _ = try writer.finish()
+        try ShardManifest.build(shards: [url], configuration: [:]).write(to: shards.appendingPathComponent(ShardManifest.fileName))
+        return shards
+    }
+
+    /// SIGTERM (a Slurm time limit) during `taco train`: the step in progress finishes, a checkpoint of it is
+    /// written, the command exits 143 without final weights; `--resume` continues from that step to the end,
+    /// and a second trainer on the same run folder meanwhile is refused.
+    @Test func sigtermCheckpointsTrainAndTheRunResumesFromThere() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-train-fault-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let shards = try Self.smallShards(in: folder)
+        let config = folder.appendingPathComponent("train.yaml")
+        try "model:\n  channels: [4, 8, 8]\n  groups: 4\n".write(to: config, atomically: true, encoding: .utf8)
+        let run = folder.appendingPathComponent("run")
+        let arguments = ["train", shards.path, "--out", run.path, "--config", config.path, "--steps", "400", "--crop", "16",
+                         "--batch-size", "2", "--checkpoint-every", "1000", "--threads", "1", "--progress", "plain"]
+        var concurrent: (status: Int32, out: String, err: String)?
+        let r = try TacoProcess.run(arguments) { train in
+            let metrics = run.appendingPathComponent("metrics.jsonl")
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                let lines = (try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0
+                if lines >= 3 {
+                    concurrent = try? TacoProcess.run(arguments + ["--resume"])
+                    kill(train.processIdentifier, SIGTERM)
+                    return
+                }
+                usleep(20_000)
+            }
+        }
+        #expect(r.status == 143 && r.err.contains("stopped by SIGTERM"), "\(r.status)\n\(r.out)\n\(r.err)")
+        #expect(concurrent?.status == 1 && (concurrent?.err ?? "").contains("in use by another run"), "\(concurrent?.err ?? "none")")
+        let metrics = run.appendingPathComponent("metrics.jsonl"), weights = run.appendingPathComponent("model.safetensors")
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).filter { !$0.hasPrefix(".") }
+        let steps = (try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        #expect(checkpoints == [String(format: "step-%07d.safetensors", steps)], "\(checkpoints) after \(steps) logged steps")
+        #expect(!FileManager.default.fileExists(atPath: weights.path) && steps < 400)
+        let resumed = try TacoProcess.run(arguments + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.out)\n\(resumed.err)")
+        #expect(FileManager.default.fileExists(atPath: weights.path))
+        #expect((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count == 400)
+    }
 }
