@@ -52,6 +52,17 @@ assert all(torch.equal(final[k], ranks[0][k]) for k in final), "model.safetensor
 start = load_file(os.path.join(whole, "checkpoints", "step-0000002.safetensors"))
 assert any(not torch.equal(start[k], final[k]) for k in final), "the weights did not change from step 2 to step 4"
 
+# A second trainer on a run folder in use is refused (the folder's lock, as taco train's).
+import fcntl  # noqa: E402
+os.makedirs(os.path.join(folder, "held"), exist_ok=True)
+with open(os.path.join(folder, "held", ".taco-lock-train"), "a+") as held:
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    held.write("a test, process 1\n")
+    held.flush()
+    refused = subprocess.run([sys.executable, os.path.join(here, "pretrain_ranks.py"), shards, "--out", os.path.join(folder, "held"), *common],
+                             env=environment, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "in use by another run (a test, process 1)" in refused.stderr, refused.stderr[-2000:]
+
 # Stopped after step 2, then resumed: the same weights, moments and losses as the uninterrupted run.
 torchrun(split, "--stop-after", "2")
 assert sorted(os.listdir(os.path.join(split, "checkpoints"))) == ["step-0000002.safetensors"]

@@ -22,10 +22,12 @@ losses are computed in float32. `--ablation reconstruction-only` trains the base
 with; `--term-gradients N` logs each loss term's own gradient norm every N steps (docs/method-study.md).
 """
 import argparse
+import fcntl
 import hashlib
 import json
 import math
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -175,6 +177,25 @@ class RunFolder:
         self.checkpoints = self.folder / "checkpoints"
         self.metrics = self.folder / "metrics.jsonl"
 
+    def claim(self):
+        """Claims the folder as taco train does (an flock on .taco-lock-train, released when the process ends), so that
+        two trainers never write one run; returns the open lock file (keep it open). Where the file system has no locks,
+        returns None and the run goes on unguarded."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle = open(self.folder / ".taco-lock-train", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise SystemExit(f"{self.folder} is in use by another run ({holder}); wait for it to finish or choose another --out")
+        except OSError:
+            return None
+        handle.truncate(0)
+        handle.write(f"pretrain.py, process {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        return handle
+
     def latest_checkpoint(self):
         files = sorted(self.checkpoints.glob("step-*.safetensors")) if self.checkpoints.is_dir() else []
         return files[-1] if files else None
@@ -264,6 +285,7 @@ def main(argv=None):
         raise SystemExit("--term-gradients runs in one process (DDP's gradient hooks allow one backward pass per step)")
     config = configuration(args, world)
     run = RunFolder(args.out)
+    claim = run.claim() if rank == 0 else None  # noqa: F841 (held open for the run's life)
 
     torch.manual_seed(config["seed"])
     model, token_stride = make_model(config)
