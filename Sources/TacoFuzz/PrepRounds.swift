@@ -42,8 +42,9 @@ struct PrepRounds {
         var hang = false
         var goodDataLost: String?
         var unexplained: String?
-        /// Series or files that a worker or the header scan crashed on (isolated: the batch went on).
-        var isolatedCrashes = 0
+        /// Files the header scan crashed on, and series whose session worker crashed (isolated: the batch went on).
+        var scanCrashes = 0
+        var workerCrashes = 0
     }
 
     func round(_ n: Int, seeds: Seeds, mutator: inout Mutator) throws -> Round {
@@ -84,7 +85,13 @@ struct PrepRounds {
         for entry in series + problems {
             let reason = entry["reason"] as? String ?? ""
             if reason.isEmpty { result.unexplained = "a series or file without a reason: \(entry)" }
-            if reason.contains("crashed") || reason.contains("killed by signal") { result.isolatedCrashes += 1 }
+        }
+        result.scanCrashes = problems.filter { ($0["reason"] as? String ?? "").contains("crashed") }.count
+        let crashedSessions = (report["sessions"] as? [[String: Any]] ?? []).filter { ($0["reason"] as? String ?? "").contains("killed by signal") }
+        result.workerCrashes = crashedSessions.count
+        if !crashedSessions.isEmpty {
+            // Keep the round: a mutant that passes the scan and crashes a decoder is worth a regression test.
+            try? fm.copyItem(at: dump, to: folder.appendingPathComponent("crashed-dump"))
         }
         // The synthetic session is the one whose T1w is untouched: its T1w and T2w must be prepared.
         let prepared = try FileTree.regularFiles(under: out).map(\.lastPathComponent)

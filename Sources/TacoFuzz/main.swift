@@ -61,7 +61,8 @@ struct Fuzz: ParsableCommand {
                     n += 1
                     let r = try rounds.round(n, seeds: seeds, mutator: &mutator)
                     tally.tried += r.inputs
-                    tally.isolatedCrashes += r.isolatedCrashes
+                    tally.scanCrashes += r.scanCrashes
+                    tally.workerCrashes += r.workerCrashes
                     let problem = r.crash.map { "crash: " + $0 } ?? (r.hang ? "hang" : nil) ?? r.goodDataLost.map { "good data lost: " + $0 } ?? r.unexplained
                     if r.crash != nil { tally.crashes += 1 }
                     if r.hang { tally.hangs += 1 }
@@ -71,6 +72,9 @@ struct Fuzz: ParsableCommand {
                         try? FileManager.default.moveItem(at: folder.appendingPathComponent("dicom-round-\(n)"), to: kept)
                         try? Data((problem + "\n").utf8).write(to: kept.appendingPathComponent("finding.txt"))
                         print("finding (dicom round \(n)): \(problem.prefix(300))")
+                    } else if r.workerCrashes > 0 {
+                        let kept = findings.appendingPathComponent("dicom-round-\(n)-worker-crash")
+                        try? FileManager.default.moveItem(at: folder.appendingPathComponent("dicom-round-\(n)"), to: kept)
                     } else {
                         try? FileManager.default.removeItem(at: folder.appendingPathComponent("dicom-round-\(n)"))
                     }
@@ -142,12 +146,14 @@ struct Tally: Codable {
     /// Rejections that do not name the file (in-process targets), or rounds that lost good data or left a
     /// series without a reason (dicom).
     var unnamed = 0
-    /// dicom: files or series on which a worker or the header scan crashed, caught by prep's isolation.
-    var isolatedCrashes = 0
+    /// dicom: files the header scan crashed on, and sessions whose worker crashed while decoding; both caught by
+    /// prep's isolation (the batch went on).
+    var scanCrashes = 0
+    var workerCrashes = 0
 
     var line: String {
         "\(target.padding(toLength: 7, withPad: " ", startingAt: 0)) \(tried) inputs: \(accepted) read, \(rejected) rejected, \(crashes) crashes, \(hangs) hangs, "
-            + "\(unnamed) unexplained" + (target == "dicom" ? ", \(isolatedCrashes) reader crashes isolated by prep" : "")
+            + "\(unnamed) unexplained" + (target == "dicom" ? "; isolated by prep: \(scanCrashes) header-scan crashes, \(workerCrashes) session-worker crashes" : "")
     }
 }
 
