@@ -35,6 +35,8 @@ static inline hid_t chdf5_file_access_plist(void) { return H5P_FILE_ACCESS; }
 
 static inline hid_t chdf5_native_uint16(void) { return H5T_NATIVE_UINT16; }
 static inline hid_t chdf5_link_create_plist(void) { return H5P_LINK_CREATE; }
+static inline hid_t chdf5_file_create_plist(void) { return H5P_FILE_CREATE; }
+static inline hid_t chdf5_group_create_plist(void) { return H5P_GROUP_CREATE; }
 
 /* Silences HDF5's automatic error-stack printing: TacoKit reports errors itself (chdf5_last_error). */
 static inline void chdf5_silence_errors(void) { (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

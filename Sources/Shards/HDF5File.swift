@@ -49,7 +49,11 @@ public final class HDF5File: @unchecked Sendable {
             // The 1.10 file format: superblock, object headers and B-trees carry checksums, so that a damaged
             // file fails as damaged instead of being parsed (HDF5 1.10 or later reads it; h5py's wheels do).
             H5Pset_libver_bounds(access, H5F_LIBVER_V110, H5F_LIBVER_V110)
-            let id = H5Fcreate(url.path, chdf5_acc_trunc(), chdf5_default(), access)
+            // No object times (the 1.10 object headers would record them): the same content gives the same bytes.
+            let creation = H5Pcreate(chdf5_file_create_plist())
+            defer { H5Pclose(creation) }
+            H5Pset_obj_track_times(creation, false)
+            let id = H5Fcreate(url.path, chdf5_acc_trunc(), creation, access)
             guard id >= 0 else { throw error(url.path, "create") }
             return HDF5File(path: url.path, id: id)
         }
@@ -93,12 +97,18 @@ public final class HDF5File: @unchecked Sendable {
     /// Creates the group `name` (a path; parents are created too).
     public func createGroup(_ name: String) throws {
         try Self.locked {
-            let plist = H5Pcreate(chdf5_link_create_plist())
-            defer { H5Pclose(plist) }
-            H5Pset_create_intermediate_group(plist, 1)
-            let group = H5Gcreate2(id, name, plist, chdf5_default(), chdf5_default())
-            guard group >= 0 else { throw Self.error(path, "create group \(name)") }
-            H5Gclose(group)
+            // Level by level, each without object times (intermediate groups HDF5 made would take the defaults).
+            let creation = H5Pcreate(chdf5_group_create_plist())
+            defer { H5Pclose(creation) }
+            H5Pset_obj_track_times(creation, false)
+            var prefix = ""
+            for part in name.split(separator: "/") {
+                prefix += "/" + part
+                guard H5Lexists(id, prefix, chdf5_default()) <= 0 else { continue }
+                let group = H5Gcreate2(id, prefix, chdf5_default(), creation, chdf5_default())
+                guard group >= 0 else { throw Self.error(path, "create group \(prefix)") }
+                H5Gclose(group)
+            }
         }
     }
 
@@ -189,6 +199,7 @@ public final class HDF5File: @unchecked Sendable {
             defer { H5Sclose(space) }
             let plist = H5Pcreate(chdf5_dataset_create_plist())
             defer { H5Pclose(plist) }
+            H5Pset_obj_track_times(plist, false)
             if let chunk = storage.chunk {
                 var c = zip(chunk, shape).map { hsize_t(max(1, min($0, $1))) }
                 guard H5Pset_chunk(plist, Int32(c.count), &c) >= 0 else { throw Self.error(path, "chunk \(name)") }

@@ -138,6 +138,10 @@ import TacoCore
         let unblocked = "import runpy, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); sys.argv = sys.argv[1:]; "
             + "sys.path.insert(0, __import__('os').path.dirname(sys.argv[0])); runpy.run_path(sys.argv[0], run_name='__main__')"
         process.arguments = ["-c", unblocked, path] + arguments
+        // The library under test, not whichever build tacokit would find first (a stale release build, say).
+        var environment = ProcessInfo.processInfo.environment
+        if environment["TACO_TRAIN_LIBRARY"] == nil { environment["TACO_TRAIN_LIBRARY"] = library.path }
+        process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -188,4 +188,35 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: weights.path))
         #expect((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count == 400)
     }
+
+    /// A full disk under `taco train`'s run folder (a tmpfs smaller than a checkpoint): the run fails naming the
+    /// file and the reason, no partial checkpoint remains, and once there is space the same command (with
+    /// `--resume` when a checkpoint was written) completes.
+    @Test func aFullDiskStopsTrainClearlyAndTheRunCompletesOnceThereIsSpace() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taco-train-disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let shards = try Self.smallShards(in: folder)
+        let config = folder.appendingPathComponent("train.yaml")
+        try "model:\n  channels: [4, 8, 8]\n  groups: 4\n".write(to: config, atomically: true, encoding: .utf8)
+        let disk = folder.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        let train = "\(TacoProcess.binary.path) train \(shards.path) --out \(disk.path)/run --config \(config.path) --steps 12 --crop 16 --batch-size 2 --checkpoint-every 4 --threads 1 --progress plain"
+        let script = """
+            mount -t tmpfs -o size=48k tmpfs \(disk.path) || exit 99
+            \(train) > \(folder.path)/first.out 2>&1; echo "first $?"
+            find \(disk.path)/run -name '*.partial*' | wc -l | sed 's/^/partial /'
+            mount -o remount,size=16m \(disk.path)
+            if ls \(disk.path)/run/checkpoints | grep -q step; then resume=--resume; else resume=; fi
+            \(train) $resume > \(folder.path)/second.out 2>&1; echo "second $?"
+            test -f \(disk.path)/run/model.safetensors && echo "weights written"
+            """
+        let r = try TacoProcess.runTool("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", script])
+        let first = (try? String(contentsOf: folder.appendingPathComponent("first.out"), encoding: .utf8)) ?? ""
+        let second = (try? String(contentsOf: folder.appendingPathComponent("second.out"), encoding: .utf8)) ?? ""
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "first 1" && first.contains("\(disk.path)/run") && first.lowercased().contains("space"), "\(r.out)\n\(first)")
+        #expect(lines.count > 1 && lines[1] == "partial 0", "\(r.out)")
+        #expect(lines.count > 3 && lines[2] == "second 0" && lines[3] == "weights written", "\(r.out)\n\(second)")
+    }
 }
