@@ -87,7 +87,8 @@ bench-study: setup python-env
 	$(SWIFT) build -j $(JOBS) -c release --product taco
 	$(SWIFT) build -j $(JOBS) -c release --product TacoTrain
 	TACO_TRAIN_LIBRARY=$(abspath .build/release/libTacoTrain.so) $(PYTHON_ENV)/bin/python Benchmarks/study/topology.py $(DEMO_OUT)/shards \
-		--taco .build/release/taco --out out/study --truth $(DEMO_OUT)/truth --key-file $(DEMO_OUT)-private/prep-key --curve 50
+		--taco .build/release/taco --out out/study --truth $(DEMO_OUT)/truth --key-file $(DEMO_OUT)-private/prep-key --curve 50 \
+		--settings taco,reconstruction-only,i0.1-e0.1
 
 ## The trainer plugin (libTacoTrain.so + include/taco_train.h) for PyTorch and other trainers: docs/plugin.md.
 plugin: setup

@@ -5,7 +5,8 @@ every run (and random initialisation once) with `taco evaluate`, and tabulate ea
         [--truth out/demo/truth --key-file out/demo-private/prep-key] [--seeds 0,1,2] [--steps 100] \
         [--settings taco,reconstruction-only,i1-e1,e0,w50] [--curve 50] [--table-only]
 
-A setting is `taco` (the defaults: reconstruction 1, intra 10, inter 10, margins 0.05 and 0.4), `reconstruction-only`,
+A setting is `taco` (the paper's weights: reconstruction 1, intra 10, inter 10; margins 0.05 and 0.4),
+`reconstruction-only`,
 or changes to the defaults (see `settings_options`). The recipe is the demo's: model 8-16-32-64, 64^3 crops, batches
 of 2, learning-rate warm-up 10 steps. Runs and reports already under OUT are kept, so the study grows call by call;
 `--curve` also scores the checkpoints at those steps. Every call tabulates all runs under OUT into OUT/study.json
@@ -23,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 PRETRAIN = HERE.parent.parent / "python" / "examples" / "pretrain.py"
 
 
-DEFAULTS = {"r": "1", "i": "10", "e": "10"}
+DEFAULTS = {"r": "1", "i": "10", "e": "10"}     # the paper's weights; `taco` names them
 OPTIONS = {"r": "--reconstruction-weight", "i": "--intra-weight", "e": "--inter-weight", "w": "--topology-warmup",
            "m": "--intra-margin", "n": "--inter-margin"}
 
@@ -33,7 +34,7 @@ def settings_options(setting):
     defaults, each a letter and a value: r, i, e (reconstruction, intra, inter weights), w (topology warm-up steps),
     m, n (intra, inter margins); e.g. i1-e1, e0, w50, m0.2."""
     if setting == "taco":
-        return []
+        return ["--intra-weight", "10", "--inter-weight", "10"]
     if setting == "reconstruction-only":
         return ["--ablation", "reconstruction-only"]
     parts = dict(DEFAULTS, **{p[0]: p[1:] for p in setting.split("-")})

@@ -35,8 +35,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(name: .long, help: "Stream threads.") var threads: Int?
     @Option(name: .long, help: "Weight of the reconstruction term (default 1).") var reconstructionWeight: Double?
-    @Option(name: .long, help: "Weight of the intra-instance topology term (default 10).") var intraWeight: Double?
-    @Option(name: .long, help: "Weight of the inter-instance topology term (default 10).") var interWeight: Double?
+    @Option(name: .long, help: "Weight of the intra-instance topology term (default 0.1; the paper's is 10, docs/method-study.md).") var intraWeight: Double?
+    @Option(name: .long, help: "Weight of the inter-instance topology term (default 0.1; the paper's is 10).") var interWeight: Double?
     @Option(name: .long, help: "reconstruction-only: the topology weights set to zero, everything else as configured (the baseline taco evaluate compares with).")
     var ablation: TrainingConfiguration.Ablation?
     @Flag(name: .long, help: "Skip subjects of damaged shards (with a warning) instead of stopping.") var skipCorrupt = false

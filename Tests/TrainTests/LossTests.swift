@@ -242,7 +242,9 @@ import Testing
     // MARK: total and reconstruction
 
     @Test func totalIsTheWeightedSumAndItsGradientMatchesFiniteDifferences() throws {
-        let loss = TopologyLoss(intra: IntraInstanceTriplet(neighbours: 3), inter: InterInstanceAlignment(neighbours: 3))
+        // Weights unlike each other and the defaults, so that a swapped or ignored weight shows.
+        let loss = TopologyLoss(intra: IntraInstanceTriplet(neighbours: 3), inter: InterInstanceAlignment(neighbours: 3),
+                                reconstructionWeight: 1, intraWeight: 3, interWeight: 7)
         var views: [TopologyLoss.Views] = []
         for s in 0..<3 {
             let first: Matrix<Float> = Self.random(27, 8, seed: UInt64(60 + 2 * s)), second: Matrix<Float> = Self.random(27, 8, seed: UInt64(61 + 2 * s))
@@ -253,7 +255,7 @@ import Testing
         let output: [Float] = (0..<50).map { Float($0) / 50 }, input: [Float] = (0..<50).map { Float($0 % 7) / 7 }
         var rng = SeededGenerator(seed: 5)
         let result = try loss.evaluate(views: views, pairs: pairs, reconstruction: (output, input), using: &rng)
-        let weightedSum: Float = result.reconstruction + 10 * result.intra + 10 * result.inter
+        let weightedSum: Float = result.reconstruction + 3 * result.intra + 7 * result.inter
         #expect(abs(result.total - weightedSum) < 1e-5)
         #expect(result.intra > 0 && result.inter > 0 && result.pairsUsed.0 == 2)
         let mse = zip(output, input).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / 50

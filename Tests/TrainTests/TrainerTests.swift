@@ -139,7 +139,7 @@ import Testing
         let good = folder.appendingPathComponent("train.yaml")
         try "steps: 20\ncrop: [32, 32, 64]\nloss:\n  intra: 5\nmodel:\n  channels: [8, 16]\n".write(to: good, atomically: true, encoding: .utf8)
         let c = try TrainingConfiguration.load(yaml: good)
-        #expect(c.steps == 20 && c.cropSize == SIMD3(32, 32, 64) && c.loss.intra == 5 && c.loss.inter == 10)
+        #expect(c.steps == 20 && c.cropSize == SIMD3(32, 32, 64) && c.loss.intra == 5 && c.loss.inter == 0.1)
         #expect(c.model.channels == [8, 16] && c.model.tokenStage == 1 && c.model.tokenStride == 2)
         let typo = folder.appendingPathComponent("typo.yaml")
         try "stepz: 20\n".write(to: typo, atomically: true, encoding: .utf8)

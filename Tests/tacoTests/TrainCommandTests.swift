@@ -30,13 +30,13 @@ import Testing
             written.append(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as! [String: Any])
         }
         let loss = written.map { $0["loss"] as! [String: Any] }
-        #expect(loss[0]["intra"] as? Double == 10 && loss[0]["inter"] as? Double == 10)
+        #expect(loss[0]["intra"] as? Double == 0.1 && loss[0]["inter"] as? Double == 0.1)
         #expect(loss[1]["intra"] as? Double == 0 && loss[1]["inter"] as? Double == 0 && loss[1]["reconstruction"] as? Double == 1)
         var rest = written
         for i in rest.indices { rest[i]["loss"] = nil }
         func canonical(_ object: [String: Any]) throws -> Data { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
         #expect(try canonical(rest[0]) == canonical(rest[1]))
-        #expect(try canonical(loss[0]) == canonical(loss[1].merging(["intra": 10, "inter": 10]) { $1 }))
+        #expect(try canonical(loss[0]) == canonical(loss[1].merging(["intra": 0.1, "inter": 0.1]) { $1 }))
     }
 
     @Test func missingInputsAreNamed() throws {

@@ -58,8 +58,8 @@ def arguments(argv=None):
     a.add_argument("--weight-decay", type=float, default=0.05)
     a.add_argument("--clip-norm", type=float, default=1.0, help="global gradient-norm clipping (0: none)")
     a.add_argument("--reconstruction-weight", type=float, default=1.0)
-    a.add_argument("--intra-weight", type=float, help="default 10")
-    a.add_argument("--inter-weight", type=float, help="default 10")
+    a.add_argument("--intra-weight", type=float, help="default 0.1 (the paper's: 10; docs/method-study.md)")
+    a.add_argument("--inter-weight", type=float, help="default 0.1 (the paper's: 10)")
     a.add_argument("--intra-margin", type=float, default=0.05, help="the intra-instance hinge's margin on cosine similarities")
     a.add_argument("--inter-margin", type=float, default=0.4, help="the inter-instance hinge's margin on cosine similarities")
     a.add_argument("--topology-warmup", type=int, default=0, metavar="N",
@@ -84,8 +84,8 @@ def arguments(argv=None):
         if args.intra_weight or args.inter_weight:
             a.error("--ablation reconstruction-only sets the intra and inter weights to 0; do not give them other values")
         args.intra_weight = args.inter_weight = 0.0
-    args.intra_weight = 10.0 if args.intra_weight is None else args.intra_weight
-    args.inter_weight = 10.0 if args.inter_weight is None else args.inter_weight
+    args.intra_weight = 0.1 if args.intra_weight is None else args.intra_weight
+    args.inter_weight = 0.1 if args.inter_weight is None else args.inter_weight
     return args
 
 

@@ -1,7 +1,8 @@
 import TacoCore
 
 /// The total loss of docs/design.md §2 over a batch:
-/// `L = w_rec * L_rec + w_intra * L_intra + w_inter * L_inter`, defaults 1, 10, 10, where
+/// `L = w_rec * L_rec + w_intra * L_intra + w_inter * L_inter`, defaults 1, 0.1, 0.1 (the paper's 1, 10, 10
+/// let the topology terms' gradients outweigh reconstruction's on these encoders: docs/method-study.md), where
 /// `L_intra` is the mean over the batch's subjects of `L_ab + L_ba` and `L_inter = P(a->b) + P(b->a)`, each
 /// the mean of `L_pq` over the batch's subject pairs (A = p's first view, B = q's second view for a->b).
 /// Pairs whose matches give no term (no match has a positive) are left out of that mean.
@@ -20,7 +21,7 @@ public struct TopologyLoss: Sendable, Equatable {
     public var interWeight: Double
 
     public init(intra: IntraInstanceTriplet = IntraInstanceTriplet(), inter: InterInstanceAlignment = InterInstanceAlignment(),
-                reconstructionWeight: Double = 1, intraWeight: Double = 10, interWeight: Double = 10) {
+                reconstructionWeight: Double = 1, intraWeight: Double = 0.1, interWeight: Double = 0.1) {
         self.intra = intra
         self.inter = inter
         self.reconstructionWeight = reconstructionWeight

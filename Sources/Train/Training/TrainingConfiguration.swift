@@ -40,8 +40,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// The loss terms' weights and settings (docs/design.md §2; defaults as there).
     public struct LossConfiguration: Sendable, Equatable, Codable {
         public var reconstruction: Double = 1
-        public var intra: Double = 10
-        public var inter: Double = 10
+        /// 0.1 each: with the paper's 10 the topology terms' gradients outweigh reconstruction's 3-28 times and
+        /// the features lose what reconstruction gives them (docs/method-study.md).
+        public var intra: Double = 0.1
+        public var inter: Double = 0.1
         public var neighbours: Int = 5
         public var intraMargin: Double = 0.05
         public var interMargin: Double = 0.4

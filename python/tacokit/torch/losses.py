@@ -172,7 +172,8 @@ def reconstruction_loss(output, target):
 
 
 class TopologyLoss(nn.Module):
-    """L = w_rec L_rec + w_intra L_intra + w_inter L_inter over a batch (docs/design.md §2), defaults 1, 10, 10.
+    """L = w_rec L_rec + w_intra L_intra + w_inter L_inter over a batch (docs/design.md §2), defaults 1, 0.1, 0.1
+    (the paper's 1, 10, 10 let the topology terms' gradients outweigh reconstruction's: docs/method-study.md).
 
         loss = TopologyLoss()
         terms = loss(first, second, pairs, reconstruction=(output, views))
@@ -185,7 +186,7 @@ class TopologyLoss(nn.Module):
     give a term (A = p's first view and B = q's second for a->b). Negatives are drawn from `generator`.
     """
 
-    def __init__(self, reconstruction_weight=1.0, intra_weight=10.0, inter_weight=10.0, k=5, margin_intra=0.05, margin_inter=0.4):
+    def __init__(self, reconstruction_weight=1.0, intra_weight=0.1, inter_weight=0.1, k=5, margin_intra=0.05, margin_inter=0.4):
         super().__init__()
         self.reconstruction_weight, self.intra_weight, self.inter_weight = reconstruction_weight, intra_weight, inter_weight
         self.k, self.margin_intra, self.margin_inter = k, margin_intra, margin_inter
