@@ -213,6 +213,33 @@ enum CorrespondFixture {
         #expect(rerun.status == 0 && rerun.out.contains(" up to date, 0 failed") && !rerun.out.contains(" 0 up to date"), "\(rerun.out)")
     }
 
+    /// A full disk under the output (a 1 MB tmpfs in a private mount namespace): correspond fails naming the
+    /// reason and leaves no partial file; a manifest it wrote lists only what verifies (the subjects that fit);
+    /// the same command completes once there is space.
+    @Test func aFullDiskFailsCorrespondClearlyAndTheRerunCompletes() throws {
+        let work = PrepFixture.output("correspond-disk")
+        let disk = work.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        let command = ([TacoProcess.binary.path, "correspond", CorrespondFixture.prepared.path, "--out", disk.path + "/out", "--deformable-resolution", "4",
+                        "--deformable-metric", "mi", "--token-stride", "2", "--jobs", "2", "--progress", "plain"]).joined(separator: " ")
+        let script = """
+            mount -t tmpfs -o size=1m tmpfs \(disk.path) || exit 99
+            \(command) > \(work.path)/first.out 2>&1; echo "first $?"
+            find \(disk.path)/out -name '*.partial*' | wc -l | sed 's/^/partial /'
+            if test -f \(disk.path)/out/dataset.json; then \(TacoProcess.binary.path) inspect \(disk.path)/out/dataset.json --verify > /dev/null 2>&1; echo "verify $?"; else echo "verify 0"; fi
+            mount -o remount,size=64m \(disk.path)
+            \(command) > \(work.path)/second.out 2>&1; echo "second $?"
+            \(TacoProcess.binary.path) inspect \(disk.path)/out/dataset.json --verify > /dev/null 2>&1 && echo "complete"
+            """
+        let r = try TacoProcess.runTool("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", script])
+        let first = (try? String(contentsOf: work.appendingPathComponent("first.out"), encoding: .utf8)) ?? ""
+        let second = (try? String(contentsOf: work.appendingPathComponent("second.out"), encoding: .utf8)) ?? ""
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "first 1" && first.lowercased().contains("space"), "\(r.out)\n\(first)")
+        #expect(lines.count > 2 && lines[1] == "partial 0" && lines[2] == "verify 0", "\(r.out)")
+        #expect(lines.count > 4 && lines[3] == "second 0" && lines[4] == "complete" && second.contains(" 0 failed"), "\(r.out)\n\(second)")
+    }
+
     /// The processes whose parent is `pid` (from /proc).
     static func children(of pid: Int32) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> Int32? in
