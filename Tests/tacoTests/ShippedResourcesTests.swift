@@ -16,22 +16,11 @@ import Testing
         try fm.copyItem(at: TacoProcess.binary, to: copy)
 
         func run(_ arguments: [String]) throws -> (status: Int32, text: String) {
-            let process = Process()
-            process.executableURL = copy
-            process.arguments = arguments
-            process.currentDirectoryURL = place.appendingPathComponent("work")
             var environment = ProcessInfo.processInfo.environment
             environment["TACO_ATLASES"] = nil
             environment["TACO_RULES"] = nil
-            process.environment = environment
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let errors = PipeReader(err.fileHandleForReading)
-            let o = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: o, as: UTF8.self) + String(decoding: errors.wait(), as: UTF8.self))
+            let r = try TacoProcess.runTool(copy.path, arguments, in: place.appendingPathComponent("work"), environment: environment)
+            return (r.status, r.out + r.err)
         }
 
         // The atlas is loaded before the prepared folder is read: failing on the missing folder shows it was found.

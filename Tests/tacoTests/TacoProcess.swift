@@ -18,18 +18,7 @@ enum TacoProcess {
 
     /// Runs `taco arguments...`, optionally calling `whileRunning` with the process once started.
     static func run(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errors = PipeReader(err.fileHandleForReading)
-        whileRunning?(process)
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errors.wait(), as: UTF8.self))
+        try runTool(binary.path, arguments, whileRunning: whileRunning)
     }
 
     /// Runs `taco arguments...` as the unprivileged user `uid` (through util-linux's setpriv), so that file
@@ -38,16 +27,21 @@ enum TacoProcess {
         try runTool("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", binary.path] + arguments)
     }
 
-    /// Runs another program with `arguments`.
-    static func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    /// Runs a program with `arguments` (in `folder`, with `environment`, when given), optionally calling
+    /// `whileRunning` with the process once started.
+    static func runTool(_ executable: String, _ arguments: [String], in folder: URL? = nil, environment: [String: String]? = nil,
+                        whileRunning: ((Process) -> Void)? = nil) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let folder { process.currentDirectoryURL = folder }
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
         let errors = PipeReader(err.fileHandleForReading)
+        whileRunning?(process)
         let o = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errors.wait(), as: UTF8.self))
