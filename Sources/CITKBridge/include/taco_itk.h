@@ -202,6 +202,54 @@ taco_status taco_register_deformable(taco_image_view fixed, taco_image_view movi
                                      const double initial[16], const taco_deformable_options *options,
                                      float *forward, float *inverse, taco_deformable_result *result);
 
+/**
+ * Options of TacoKit's own deformable registration (greedy, after Yushkevich's "greedy"): local normalised
+ * cross-correlation computed with running box sums, compositive updates smoothed by a Gaussian, the total
+ * field smoothed too; one-directional (fixed -> moving), on float fields, in slabs over `threads` threads
+ * with results that do not depend on the thread count.
+ */
+typedef struct {
+    uint32_t levels;
+    /** Shrink factor of the fixed grid per level, coarse first; the last must be 1. */
+    uint32_t shrink[TACO_MAX_LEVELS];
+    /** Gaussian sigma (mm) both images are smoothed with at each level. */
+    double smoothing_mm[TACO_MAX_LEVELS];
+    /** Iterations per level (0 allowed: the level only carries the field to the next grid). */
+    uint32_t iterations[TACO_MAX_LEVELS];
+    /** Half-width of the correlation window, voxels of the level's grid (2: 5x5x5). */
+    uint32_t radius;
+    /** Largest displacement an update may add, voxels of the level's grid. */
+    double step;
+    /** Gaussian sigma (voxels) of each update, and of the total field after each update. */
+    double update_sigma;
+    double total_sigma;
+    /** Fixed-point iterations of the inverse field (0: the inverse is not computed). */
+    uint32_t inverse_iterations;
+    /** A level stops once its metric has gained less than this over the last 10 iterations (0: never). */
+    double convergence;
+    /** Worker threads (0: taco_get_threads()). */
+    uint32_t threads;
+} taco_greedy_options;
+
+typedef struct {
+    /** Mean squared local correlation inside the fixed mask at the finest level (0..1, higher is better). */
+    double metric;
+    /** Iterations used, summed over levels. */
+    uint32_t iterations;
+    /** Largest |v(q) + u(q + v(q))| of the inverse inside the grid, mm (0 if no inverse was asked for). */
+    double inverse_residual_mm;
+} taco_greedy_result;
+
+/**
+ * Greedy registration of `moving` to `fixed` after the linear transform `initial` (fixed -> moving; NULL:
+ * identity), with the field convention of taco_register_deformable: fixed point p corresponds to moving
+ * point initial(p + forward(p)), q + inverse(q) undoes p -> p + forward(p). The fixed mask, if any,
+ * restricts the metric; the moving mask is not used.
+ */
+taco_status taco_register_greedy(taco_image_view fixed, taco_image_view moving, const double initial[16],
+                                 const taco_greedy_options *options, float *forward, float *inverse,
+                                 taco_greedy_result *result);
+
 /* ---------- bias correction ---------- */
 
 /**
