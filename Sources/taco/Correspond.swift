@@ -42,10 +42,13 @@ struct CorrespondRunCommand: ParsableCommand {
     @Option(name: .long, help: "Grid spacing of the deformable registration, mm.")
     var deformableResolution: Double = 2
 
-    @Option(name: .long, help: "SyN iterations at the coarse and the fine level.")
-    var deformableIterations: String = "40,20"
+    @Option(name: .long, help: "The deformable registration: greedy (TacoKit's, default) or syn-itk (ITK's SyN, slower).")
+    var deformable: AtlasMapping.DeformableMethod = .greedy
 
-    @Option(name: .long, help: "SyN's metric: cc (neighbourhood cross-correlation) or mi (mutual information).")
+    @Option(name: .long, help: "Iterations per level, coarse first, each level twice the next one's spacing (greedy: 100,60,30; syn-itk: 40,20).")
+    var deformableIterations: String?
+
+    @Option(name: .long, help: "SyN's metric: cc (neighbourhood cross-correlation) or mi (mutual information); syn-itk only.")
     var deformableMetric: CorrespondOptions.DeformableMetric = .cc
 
     @Option(name: .long, help: "Finest level of the affine registration, mm.")
@@ -72,7 +75,14 @@ struct CorrespondRunCommand: ParsableCommand {
         o.affineResolution = affineResolution
         o.deformableMetric = deformableMetric
         o.imageCompression = imageCompression
-        o.deformableIterations = deformableIterations.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        o.deformableMethod = deformable
+        if let deformableIterations {
+            let counts = deformableIterations.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard counts.allSatisfy({ $0 != nil }) else {
+                throw ValidationError("--deformable-iterations: '\(deformableIterations)' is not a list of counts (e.g. 100,60,30)")
+            }
+            o.deformableIterations = counts.compactMap { $0 }
+        }
         guard let size = CorrespondOptions.parseSize(shardSize) else {
             throw ValidationError("--shard-size: '\(shardSize)' is not a size (e.g. 1GiB, 500MB, 1000000)")
         }
@@ -130,7 +140,7 @@ struct CorrespondRunCommand: ParsableCommand {
     static func timing(_ outcomes: [SubjectOutcome], packSeconds: Double) -> String {
         let mapped = outcomes.filter { $0.status == .mapped }
         guard !mapped.isEmpty else { return String(format: "no subject was mapped in this run; packing %.1f s", packSeconds) }
-        let steps = ["read", "affine_and_deformable", "write", "pictures"].map { step in
+        let steps = ["read", "rigid", "affine", "deformable", "maps", "write", "pictures"].map { step in
             String(format: "%@ %.1f", step, mapped.map { $0.seconds[step] ?? 0 }.reduce(0, +) / Double(mapped.count))
         }
         return String(format: "seconds per subject: %@; largest worker peak memory %.2f GiB; packing %.1f s", steps.joined(separator: ", "),
@@ -207,4 +217,5 @@ extension ProgressPrinter {
 }
 
 extension CorrespondOptions.DeformableMetric: ExpressibleByArgument {}
+extension AtlasMapping.DeformableMethod: ExpressibleByArgument {}
 extension ShardFormat.ImageCompression: ExpressibleByArgument {}

@@ -35,7 +35,7 @@ import Testing
         let u = VectorField(geometry: grid) { _ in Vector3(1, 0, 0) }, v = VectorField(geometry: grid) { _ in Vector3(-1, 0, 0) }
         return AtlasMapping.Result(tokenGridSize: [1, 1, 1], atlasCoords: [0, 0, 0], atlasLabels: [0], confidence: [0],
                                    affine: AffineTransform3D(translation: Vector3(5, -3, 2)), displacement: u, inverseDisplacement: v,
-                                   metrics: [:], flags: [])
+                                   metrics: [:], flags: [], seconds: [:])
     }
 
     @Test func theInverseMapUndoesTheForwardMap() {

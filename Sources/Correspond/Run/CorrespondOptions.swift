@@ -9,9 +9,13 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
     public var tokenStride = 4
     public var affineResolution = 2.0
     public var deformableResolution = 2.0
-    public var deformableIterations = [40, 20]
+    /// The deformable registration: TacoKit's greedy one (default) or ITK's SyN.
+    public var deformableMethod = AtlasMapping.DeformableMethod.greedy
+    /// Iterations per level, coarse first (nil: the method's default).
+    public var deformableIterations: [Int]? = nil
+    /// The total field's smoothing variance of SyN (voxels^2).
     public var deformableSmoothing = 3.0
-    /// SyN's metric.
+    /// SyN's metric (the greedy registration always uses cross-correlation).
     public var deformableMetric = DeformableMetric.cc
     /// How images are stored in the shards: `gzip` (default) or `none` (larger files, faster crops).
     public var imageCompression = ShardFormat.ImageCompression.gzip
@@ -34,6 +38,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
         m.tokenStride = tokenStride
         m.affineResolution = affineResolution
         m.deformableResolution = deformableResolution
+        m.deformableMethod = deformableMethod
         m.deformableIterations = deformableIterations
         m.deformableSmoothing = deformableSmoothing
         switch deformableMetric {
@@ -48,8 +53,13 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
         func fail(_ message: String) -> CorrespondFailure { CorrespondFailure(message) }
         guard tokenStride >= 1 else { throw fail("--token-stride must be at least 1") }
         guard affineResolution > 0, deformableResolution > 0 else { throw fail("registration resolutions must be positive") }
-        guard deformableIterations.count == 2, deformableIterations.allSatisfy({ $0 >= 0 }) else {
-            throw fail("--deformable-iterations needs two counts (coarse, fine), e.g. 40,20")
+        if let iterations = deformableIterations {
+            guard (1...6).contains(iterations.count), iterations.allSatisfy({ $0 >= 0 }) else {
+                throw fail("--deformable-iterations needs 1 to 6 counts, coarse level first, e.g. 100,60,30")
+            }
+        }
+        if deformableMethod == .greedy, deformableMetric != .cc {
+            throw fail("--deformable-metric \(deformableMetric.rawValue) needs --deformable syn-itk (the greedy registration uses cross-correlation)")
         }
         guard deformableSmoothing >= 0 else { throw fail("--deformable-smoothing must not be negative") }
         guard shardSizeBytes > 0 else { throw fail("--shard-size must be positive") }
@@ -63,7 +73,8 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             "token_stride": String(tokenStride),
             "affine_resolution_mm": String(affineResolution),
             "deformable_resolution_mm": String(deformableResolution),
-            "deformable_iterations": deformableIterations.map(String.init).joined(separator: ","),
+            "deformable_method": deformableMethod.rawValue,
+            "deformable_iterations": (deformableIterations ?? deformableMethod.defaultIterations).map(String.init).joined(separator: ","),
             "deformable_smoothing": String(deformableSmoothing),
             "deformable_metric": deformableMetric.rawValue,
             "image_compression": imageCompression.rawValue,

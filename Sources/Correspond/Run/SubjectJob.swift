@@ -29,7 +29,7 @@ public struct SubjectOutcome: Sendable, Codable, Equatable {
     /// QC flags: a flagged subject is kept for intra-subject use and left out of inter-subject matching.
     public var flags: [String] = []
     public var metrics: [String: Double] = [:]
-    /// Seconds per step: read, affine_and_deformable, write, pictures.
+    /// Seconds per step: read, rigid, affine, deformable, maps, write, pictures.
     public var seconds: [String: Double] = [:]
     /// The worker's peak resident memory, bytes.
     public var peakMemoryBytes: Int = 0

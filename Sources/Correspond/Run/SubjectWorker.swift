@@ -33,7 +33,6 @@ public enum SubjectWorker {
         }
         outcome.seconds["read"] = clock() - start
 
-        start = clock()
         let result: AtlasMapping.Result
         do {
             result = try job.options.mapping.map(reference: session.volumes[session.reference]!, mask: session.mask, atlas: atlas)
@@ -41,7 +40,7 @@ public enum SubjectWorker {
             outcome.reason = "the registration to the atlas failed: \(error)"
             return outcome
         }
-        outcome.seconds["affine_and_deformable"] = clock() - start
+        outcome.seconds.merge(result.seconds) { _, new in new }
 
         start = clock()
         let fm = FileManager.default
