@@ -24,4 +24,32 @@ public enum ForegroundMask {
         }
         return mask
     }
+
+    /// `mask` grown by `mm` millimetres along each axis (a box: the voxels within round(mm / spacing) steps
+    /// of an inside voxel on every axis), by separable running maxima.
+    public static func dilated(_ mask: Volume, byMM mm: Double) -> Volume {
+        let g = mask.geometry, n = g.size
+        var current = mask.voxels.map { $0 > 0 ? Float(1) : 0 }
+        for axis in 0..<3 {
+            let r = Int((mm / g.spacing[axis]).rounded())
+            guard r > 0, n[axis] > 1 else { continue }
+            let step = axis == 0 ? 1 : axis == 1 ? n.x : n.x * n.y
+            var next = current
+            // Each line once, from its first voxel: the distance to the nearest inside voxel behind, then ahead.
+            for start in 0..<current.count where (start / step) % n[axis] == 0 {
+                var behind = Int.max / 2
+                for i in 0..<n[axis] {
+                    behind = current[start + i * step] > 0 ? 0 : behind + 1
+                    next[start + i * step] = behind <= r ? 1 : 0
+                }
+                var ahead = Int.max / 2
+                for i in stride(from: n[axis] - 1, through: 0, by: -1) {
+                    ahead = current[start + i * step] > 0 ? 0 : ahead + 1
+                    if ahead <= r { next[start + i * step] = 1 }
+                }
+            }
+            current = next
+        }
+        return Volume(geometry: g, voxels: current)
+    }
 }
