@@ -63,7 +63,7 @@ bench: setup python-env
 	.build/release/TacoBenchmarks
 	Benchmarks/prep/run.sh 4
 
-## taco correspond against ANTs SyNQuick (antspyx) and SimpleITK on 3 synthetic subjects (about 25 minutes).
+## taco correspond (greedy and ITK's SyN) against ANTs SyNQuick (antspyx) and greedy (picsl-greedy) on 3 synthetic subjects (about 40 minutes).
 bench-correspond: setup python-env
 	Benchmarks/correspond/run.sh 3
 
