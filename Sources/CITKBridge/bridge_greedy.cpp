@@ -259,7 +259,7 @@ void moments(const float *values, const float *mask, size_t n, double &mean, dou
 /** The working state of one level. */
 struct Level {
     Grid grid;
-    std::vector<float> fixed, mask, moving_warped, sum_f, sum_ff, count;
+    std::vector<float> fixed, mask, moving_warped, sum_f, sum_ff;
 };
 
 class Greedy {
@@ -365,12 +365,6 @@ class Greedy {
         box_sum(level.fixed.data(), level.sum_f.data(), scratch.data(), lg, r, threads_);
         for (size_t i = 0; i < n; ++i) squares[i] = level.fixed[i] * level.fixed[i];
         box_sum(squares.data(), level.sum_ff.data(), scratch.data(), lg, r, threads_);
-        level.count.resize(n);
-        for (size_t z = 0; z < lg.n[2]; ++z)
-            for (size_t y = 0; y < lg.n[1]; ++y)
-                for (size_t x = 0; x < lg.n[0]; ++x)
-                    level.count[(z * lg.n[1] + y) * lg.n[0] + x] =
-                        window_count(x, lg.n[0], r) * window_count(y, lg.n[1], r) * window_count(z, lg.n[2], r);
         level.moving_warped.resize(n);
         return level;
     }
@@ -415,60 +409,72 @@ class Greedy {
     /** The mean squared local correlation inside the mask after warping. */
     double evaluate(Level &level, const std::vector<float> &moving, const std::vector<float> &u) {
         warp(level, moving, u);
-        std::vector<float> alpha, beta;
-        return correlation(level, alpha, beta, false);
+        Sums sums;
+        return correlation(level, sums, false);
     }
 
     /**
-     * Window sums of W, W^2, FW; per window centre inside the mask the squared correlation cc = A^2 / (B C)
-     * and, if `gradient`, the coefficients of its derivative, d cc / d W(y) = alpha ((F(y) - mean F) -
-     * (A / C)(W(y) - mean W)) with alpha = 2 A / (B C). Returns the mean cc inside the mask.
+     * Per voxel y, the four window sums that make d metric / d W(y) = F(y) a - b - W(y) c + d (see
+     * ``correlation``). Four separate maps, so that each is box-summed in place.
      */
-    double correlation(Level &level, std::vector<float> &a_alpha, std::vector<float> &a_beta, bool gradient) {
+    struct Sums {
+        std::vector<float> a, b, c, d;
+    };
+
+    /**
+     * Window sums of W, W^2, FW; per window centre x inside the mask the squared correlation cc = A^2 / (B C)
+     * (A, B, C: covariance and variances times the window count) and, if `gradient`, the coefficients of its
+     * derivative, d cc / d W(y) = alpha ((F(y) - mean F) - (A / C)(W(y) - mean W)) with alpha = 2 A / (B C),
+     * summed over the windows holding each y into `sums`. Returns the mean cc inside the mask.
+     */
+    double correlation(Level &level, Sums &sums, bool gradient) {
         const Grid &lg = level.grid;
         const size_t n = lg.count();
         const long r = long(o_.radius);
         const float *F = level.fixed.data(), *W = level.moving_warped.data();
-        std::vector<float> scratch(n), work(n), sw(n), sww(n), sfw(n);
-        box_sum(W, sw.data(), scratch.data(), lg, r, threads_);
+        std::vector<float> scratch(n);
+        sums.a.resize(n);
+        sums.b.resize(n);
+        sums.c.resize(n);
+        sums.d.resize(n);
+        // Window sums of W, W^2 and FW, held in b, c and a until the coefficients replace them voxel by voxel.
+        float *sw = sums.b.data(), *sww = sums.c.data(), *sfw = sums.a.data(), *work = sums.d.data();
+        box_sum(W, sw, scratch.data(), lg, r, threads_);
         for (size_t i = 0; i < n; ++i) work[i] = W[i] * W[i];
-        box_sum(work.data(), sww.data(), scratch.data(), lg, r, threads_);
+        box_sum(work, sww, scratch.data(), lg, r, threads_);
         for (size_t i = 0; i < n; ++i) work[i] = F[i] * W[i];
-        box_sum(work.data(), sfw.data(), scratch.data(), lg, r, threads_);
-        if (gradient) {
-            a_alpha.assign(4 * n, 0.0f);
-        }
+        box_sum(work, sfw, scratch.data(), lg, r, threads_);
         std::vector<double> plane_sum(lg.n[2], 0.0), plane_count(lg.n[2], 0.0);
         parallel(lg.n[2], threads_, [&](size_t z0, size_t z1) {
             for (size_t z = z0; z < z1; ++z)
-                for (size_t i = z * lg.plane(); i < (z + 1) * lg.plane(); ++i) {
-                    if (level.mask[i] <= 0) continue;
-                    const double k = level.count[i], sf = level.sum_f[i], swv = sw[i];
-                    const double A = sfw[i] - sf * swv / k, B = level.sum_ff[i] - sf * sf / k, C = sww[i] - swv * swv / k;
-                    plane_count[z] += 1;
-                    if (!(B > 1e-5 * k && C > 1e-5 * k)) continue;
-                    const double cc = A * A / (B * C);
-                    plane_sum[z] += cc;
-                    if (gradient) {
-                        const double alpha = 2 * A / (B * C), beta = alpha * A / C;
-                        a_alpha[4 * i] = float(alpha);
-                        a_alpha[4 * i + 1] = float(alpha * sf / k);
-                        a_alpha[4 * i + 2] = float(beta);
-                        a_alpha[4 * i + 3] = float(beta * swv / k);
+                for (size_t y = 0; y < lg.n[1]; ++y)
+                    for (size_t x = 0; x < lg.n[0]; ++x) {
+                        const size_t i = (z * lg.n[1] + y) * lg.n[0] + x;
+                        const double k = double(window_count(x, lg.n[0], r)) * window_count(y, lg.n[1], r) * window_count(z, lg.n[2], r);
+                        const double sf = level.sum_f[i], swv = sw[i];
+                        const double A = sfw[i] - sf * swv / k, B = level.sum_ff[i] - sf * sf / k, C = sww[i] - swv * swv / k;
+                        float ca = 0, cb = 0, cc2 = 0, cd = 0;
+                        if (level.mask[i] > 0) {
+                            plane_count[z] += 1;
+                            if (B > 1e-5 * k && C > 1e-5 * k) {
+                                plane_sum[z] += A * A / (B * C);
+                                const double alpha = 2 * A / (B * C), beta = alpha * A / C;
+                                ca = float(alpha);
+                                cb = float(alpha * sf / k);
+                                cc2 = float(beta);
+                                cd = float(beta * swv / k);
+                            }
+                        }
+                        sfw[i] = ca;
+                        sw[i] = cb;
+                        sww[i] = cc2;
+                        work[i] = cd;
                     }
-                }
         });
         double sum = 0, count = 0;
         for (size_t z = 0; z < lg.n[2]; ++z) { sum += plane_sum[z]; count += plane_count[z]; }
-        if (gradient) {
-            // The four coefficient maps summed over the windows holding each voxel.
-            a_beta.assign(4 * n, 0.0f);
-            for (int c = 0; c < 4; ++c) {
-                for (size_t i = 0; i < n; ++i) work[i] = a_alpha[4 * i + c];
-                box_sum(work.data(), sw.data(), scratch.data(), lg, r, threads_);
-                for (size_t i = 0; i < n; ++i) a_beta[4 * i + c] = sw[i];
-            }
-        }
+        if (gradient)
+            for (auto *map : {&sums.a, &sums.b, &sums.c, &sums.d}) box_sum(map->data(), map->data(), scratch.data(), lg, r, threads_);
         return count > 0 ? sum / count : 0;
     }
 
@@ -477,31 +483,34 @@ class Greedy {
         const Grid &lg = level.grid;
         const size_t n = lg.count(), nx = lg.n[0], ny = lg.n[1], nz = lg.n[2];
         warp(level, moving, u);
-        std::vector<float> coefficients, sums;
-        const double metric = correlation(level, coefficients, sums, true);
-        // Force: d metric / d W(y) times the warped image's gradient (LPS, per mm).
         std::vector<float> force(3 * n);
-        const float *F = level.fixed.data(), *W = level.moving_warped.data();
+        double metric;
+        {
+            Sums sums;
+            metric = correlation(level, sums, true);
+            // Force: d metric / d W(y) times the warped image's gradient (LPS, per mm).
+            const float *F = level.fixed.data(), *W = level.moving_warped.data();
+            const double *Pi = lg.Pinv;
+            parallel(nz, threads_, [&](size_t z0, size_t z1) {
+                for (size_t z = z0; z < z1; ++z)
+                    for (size_t y = 0; y < ny; ++y)
+                        for (size_t x = 0; x < nx; ++x) {
+                            const size_t i = (z * ny + y) * nx + x;
+                            const float dW = F[i] * sums.a[i] - sums.b[i] - W[i] * sums.c[i] + sums.d[i];
+                            const size_t xl = clamp_index(long(x) - 1, nx), xh = clamp_index(long(x) + 1, nx);
+                            const size_t yl = clamp_index(long(y) - 1, ny), yh = clamp_index(long(y) + 1, ny);
+                            const size_t zl = clamp_index(long(z) - 1, nz), zh = clamp_index(long(z) + 1, nz);
+                            const size_t row = (z * ny + y) * nx;
+                            const float gx = xh > xl ? (W[row + xh] - W[row + xl]) / float(xh - xl) : 0.0f;
+                            const float gy = yh > yl ? (W[(z * ny + yh) * nx + x] - W[(z * ny + yl) * nx + x]) / float(yh - yl) : 0.0f;
+                            const float gz = zh > zl ? (W[(zh * ny + y) * nx + x] - W[(zl * ny + y) * nx + x]) / float(zh - zl) : 0.0f;
+                            // Gradient per mm: P^-T times the gradient per index.
+                            for (int a = 0; a < 3; ++a)
+                                force[3 * i + a] = dW * float(Pi[a] * gx + Pi[3 + a] * gy + Pi[6 + a] * gz);
+                        }
+            });
+        }
         const double *Pi = lg.Pinv;
-        parallel(nz, threads_, [&](size_t z0, size_t z1) {
-            for (size_t z = z0; z < z1; ++z)
-                for (size_t y = 0; y < ny; ++y)
-                    for (size_t x = 0; x < nx; ++x) {
-                        const size_t i = (z * ny + y) * nx + x;
-                        const float *s = &sums[4 * i];
-                        const float dW = F[i] * s[0] - s[1] - W[i] * s[2] + s[3];
-                        const size_t xl = clamp_index(long(x) - 1, nx), xh = clamp_index(long(x) + 1, nx);
-                        const size_t yl = clamp_index(long(y) - 1, ny), yh = clamp_index(long(y) + 1, ny);
-                        const size_t zl = clamp_index(long(z) - 1, nz), zh = clamp_index(long(z) + 1, nz);
-                        const size_t row = (z * ny + y) * nx;
-                        const float gx = xh > xl ? (W[row + xh] - W[row + xl]) / float(xh - xl) : 0.0f;
-                        const float gy = yh > yl ? (W[(z * ny + yh) * nx + x] - W[(z * ny + yl) * nx + x]) / float(yh - yl) : 0.0f;
-                        const float gz = zh > zl ? (W[(zh * ny + y) * nx + x] - W[(zl * ny + y) * nx + x]) / float(zh - zl) : 0.0f;
-                        // Gradient per mm: P^-T times the gradient per index.
-                        for (int a = 0; a < 3; ++a)
-                            force[3 * i + a] = dW * float(Pi[a] * gx + Pi[3 + a] * gy + Pi[6 + a] * gz);
-                    }
-        });
         const double us[3] = {o_.update_sigma, o_.update_sigma, o_.update_sigma};
         smooth(force, lg, 3, us, threads_);
         // Scale so that the largest update is `step` voxels.
@@ -536,6 +545,7 @@ class Greedy {
                         for (int a = 0; a < 3; ++a) composed[3 * i + a] = v[a] + carried[a];
                     }
         });
+        std::vector<float>().swap(force);
         const double ts[3] = {o_.total_sigma, o_.total_sigma, o_.total_sigma};
         smooth(composed, lg, 3, ts, threads_);
         u.swap(composed);

@@ -20,11 +20,12 @@ public struct AtlasMapping: Sendable {
     public var tokenStride = 4
     /// Finest resolution of the affine registration, mm (levels at 4x, 2x, 1x).
     public var affineResolution = 2.0
-    /// Grid spacing of the deformable registration and of its displacement field, mm.
-    public var deformableResolution = 2.0
+    /// Grid spacing of the deformable registration and of its displacement field, mm (nil: the method's
+    /// ``DeformableMethod/defaultResolution``).
+    public var deformableResolution: Double? = nil
     /// The deformable registration.
     public var deformableMethod = DeformableMethod.greedy
-    /// Iterations per level, coarse first; level l of n runs at 2^(n-1-l) x `deformableResolution`.
+    /// Iterations per level, coarse first; level l of n runs at 2^(n-1-l) x the deformable resolution.
     /// nil: the method's ``DeformableMethod/defaultIterations``.
     public var deformableIterations: [Int]? = nil
     /// Whether a rigid registration precedes the affine one.
@@ -69,8 +70,18 @@ public struct AtlasMapping: Sendable {
         /// Iterations per level, coarse first.
         public var defaultIterations: [Int] {
             switch self {
-            case .greedy: [100, 60, 30]
+            case .greedy: [100, 60, 30, 10]
             case .synITK: [40, 20]
+            }
+        }
+
+        /// The finest level's grid, mm. Greedy's field at 1 mm (levels at 8/4/2/1 mm) halved the atlas
+        /// error of a 2 mm field (0.42 against 0.67 mm on the benchmark subjects) for 1.3x its time and 0.96
+        /// GiB per worker; SyN at 1 mm would take hours.
+        public var defaultResolution: Double {
+            switch self {
+            case .greedy: 1
+            case .synITK: 2
             }
         }
     }
@@ -176,7 +187,7 @@ public struct AtlasMapping: Sendable {
         return affine
     }
 
-    /// The deformable stage's inputs and result, on its grid of `deformableResolution` mm covering the subject.
+    /// The deformable stage's inputs and result, on its grid of the deformable resolution covering the subject.
     struct DeformableStage {
         let grid: Geometry
         let fixed: Volume
@@ -193,14 +204,15 @@ public struct AtlasMapping: Sendable {
     /// with a Gaussian of half the level's spacing (none at the finest).
     func deformableLevels() -> [RegistrationLevel] {
         let iterations = deformableIterations ?? deformableMethod.defaultIterations
+        let resolution = deformableResolution ?? deformableMethod.defaultResolution
         return iterations.enumerated().map { l, count in
             let shrink = 1 << (iterations.count - 1 - l)
-            return RegistrationLevel(shrink: shrink, smoothingMM: shrink == 1 ? 0 : Double(shrink) * deformableResolution / 2, iterations: count)
+            return RegistrationLevel(shrink: shrink, smoothingMM: shrink == 1 ? 0 : Double(shrink) * resolution / 2, iterations: count)
         }
     }
 
     func registerDeformably(_ reference: Volume, mask: Volume, template: Volume, initial: AffineTransform3D) throws -> DeformableStage {
-        let factor = deformableResolution / reference.geometry.spacing.min()
+        let factor = (deformableResolution ?? deformableMethod.defaultResolution) / reference.geometry.spacing.min()
         let grid = factor > 1 ? reference.geometry.downsampled(by: factor) : reference.geometry
         let fixed = try Resampler.resample(reference, onto: grid, interpolation: .linear)
         let fixedMask = try Resampler.resample(mask, onto: grid, interpolation: .nearest)

@@ -39,13 +39,13 @@ struct CorrespondRunCommand: ParsableCommand {
     @Option(name: .long, help: "Token grid step, voxels.")
     var tokenStride: Int = 4
 
-    @Option(name: .long, help: "Grid spacing of the deformable registration, mm.")
-    var deformableResolution: Double = 2
+    @Option(name: .long, help: "Grid spacing of the deformable registration and its field, mm (greedy: 1, syn-itk: 2).")
+    var deformableResolution: Double?
 
     @Option(name: .long, help: "The deformable registration: greedy (TacoKit's, default) or syn-itk (ITK's SyN, slower).")
     var deformable: AtlasMapping.DeformableMethod = .greedy
 
-    @Option(name: .long, help: "Iterations per level, coarse first, each level twice the next one's spacing (greedy: 100,60,30; syn-itk: 40,20).")
+    @Option(name: .long, help: "Iterations per level, coarse first, each level twice the next one's spacing (greedy: 100,60,30,10; syn-itk: 40,20).")
     var deformableIterations: String?
 
     @Option(name: .long, help: "SyN's metric: cc (neighbourhood cross-correlation) or mi (mutual information); syn-itk only.")
@@ -79,7 +79,7 @@ struct CorrespondRunCommand: ParsableCommand {
         if let deformableIterations {
             let counts = deformableIterations.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard counts.allSatisfy({ $0 != nil }) else {
-                throw ValidationError("--deformable-iterations: '\(deformableIterations)' is not a list of counts (e.g. 100,60,30)")
+                throw ValidationError("--deformable-iterations: '\(deformableIterations)' is not a list of counts (e.g. 100,60,30,10)")
             }
             o.deformableIterations = counts.compactMap { $0 }
         }

@@ -56,7 +56,7 @@ enum CorrespondFixture {
         for shard in manifest.shards { #expect(shard.bytes <= 5_000_000 || shard.subjects.count == 1, "\(shard.name): \(shard.bytes) bytes") }
         #expect(manifest.subjects.allSatisfy { $0.modalities.contains("T1w") && $0.flags.isEmpty })
         #expect(manifest.configuration["token_stride"] == "2" && manifest.tokenStride == 2 && manifest.atlas == "mni152-2009a-sym")
-        #expect(manifest.configuration["deformable_method"] == "greedy" && manifest.configuration["deformable_iterations"] == "100,60,30")
+        #expect(manifest.configuration["deformable_method"] == "greedy" && manifest.configuration["deformable_iterations"] == "100,60,30,10" && manifest.configuration["deformable_resolution_mm"] == "4.0")
         // The cost of each stage, per subject.
         #expect(["rigid", "affine", "deformable", "maps", "write"].allSatisfy { r.out.contains("\($0) ") } && r.out.contains("seconds per subject"), "\(r.out)")
         #expect(try TacoProcess.run(["inspect", out.appendingPathComponent("dataset.json").path, "--verify"]).status == 0)

@@ -8,7 +8,8 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
     public var atlas = "mni152-2009a-sym"
     public var tokenStride = 4
     public var affineResolution = 2.0
-    public var deformableResolution = 2.0
+    /// The deformable grid, mm (nil: the method's default, greedy 1 mm, syn-itk 2 mm).
+    public var deformableResolution: Double? = nil
     /// The deformable registration: TacoKit's greedy one (default) or ITK's SyN.
     public var deformableMethod = AtlasMapping.DeformableMethod.greedy
     /// Iterations per level, coarse first (nil: the method's default).
@@ -52,10 +53,10 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
     public func validate() throws {
         func fail(_ message: String) -> CorrespondFailure { CorrespondFailure(message) }
         guard tokenStride >= 1 else { throw fail("--token-stride must be at least 1") }
-        guard affineResolution > 0, deformableResolution > 0 else { throw fail("registration resolutions must be positive") }
+        guard affineResolution > 0, (deformableResolution ?? 1) > 0 else { throw fail("registration resolutions must be positive") }
         if let iterations = deformableIterations {
             guard (1...6).contains(iterations.count), iterations.allSatisfy({ $0 >= 0 }) else {
-                throw fail("--deformable-iterations needs 1 to 6 counts, coarse level first, e.g. 100,60,30")
+                throw fail("--deformable-iterations needs 1 to 6 counts, coarse level first, e.g. 100,60,30,10")
             }
         }
         if deformableMethod == .greedy, deformableMetric != .cc {
@@ -72,7 +73,7 @@ public struct CorrespondOptions: Sendable, Codable, Equatable {
             "atlas": atlasName,
             "token_stride": String(tokenStride),
             "affine_resolution_mm": String(affineResolution),
-            "deformable_resolution_mm": String(deformableResolution),
+            "deformable_resolution_mm": String(deformableResolution ?? deformableMethod.defaultResolution),
             "deformable_method": deformableMethod.rawValue,
             "deformable_iterations": (deformableIterations ?? deformableMethod.defaultIterations).map(String.init).joined(separator: ","),
             "deformable_smoothing": String(deformableSmoothing),
