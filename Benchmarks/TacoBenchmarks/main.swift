@@ -264,7 +264,7 @@ do {
     }
 }
 
-// 8. taco correspond, one subject: rigid, affine, greedy at 2 mm to the atlas (the default settings), from the first
+// 8. taco correspond, one subject: rigid, affine, greedy at 1 mm to the atlas (the default settings), from the first
 // synthetic subject's T1w prepared at 1 mm; against one ITK linear resample of that subject at 2 mm.
 do {
     let subject = cohort.subjects[0]
@@ -277,7 +277,7 @@ do {
     PeakMemory.reset()
     var result: AtlasMapping.Result!
     let mapSeconds = try time(1) { result = try AtlasMapping().map(reference: reference, mask: prepared.mask, atlas: atlas) }
-    report(Row(name: "correspond: linear + greedy, 2 mm", figure: String(format: "%.1f s per subject", mapSeconds),
+    report(Row(name: "correspond: linear + greedy, 1 mm", figure: String(format: "%.1f s per subject", mapSeconds),
                reference: String(format: "ITK resample at 2 mm: %@", ms(resampleSeconds)),
                ratio: String(format: "%.0f resamples", mapSeconds / resampleSeconds), peakMiB: PeakMemory.mebibytes))
     print("  (seconds by stage: " + ["rigid", "affine", "deformable", "maps"].map { String(format: "%@ %.1f", $0, result.seconds[$0] ?? 0) }.joined(separator: ", ") + ")")

@@ -49,7 +49,7 @@ public struct AtlasMapping: Sendable {
     public var greedyUpdateSigma = 2.5
     public var greedyTotalSigma = 2.2
     /// Half-width, in voxels of the deformable grid, of the window of the local cross-correlation that
-    /// gives `confidence` (1: a 3x3x3 window, 6 mm at 2 mm).
+    /// gives `confidence` (1: a 3x3x3 window, 3 mm wide on the 1 mm default grid).
     public var confidenceRadius = 1
     /// QC thresholds: folding (fraction of mask voxels whose Jacobian determinant is <= 0), the affine
     /// metric (Mattes MI: near 0 means little shared information), the mean confidence inside the mask.
