@@ -87,45 +87,53 @@ template <class Body> void parallel(size_t n, unsigned threads, const Body &body
 
 inline size_t clamp_index(long i, size_t n) { return static_cast<size_t>(std::min<long>(std::max<long>(i, 0), long(n) - 1)); }
 
+/**
+ * The interpolation cell of continuous index (x, y, z) clamped to the grid, for `components` interleaved
+ * channels: the offset of its low corner, the steps to the next voxel along each axis (0 on a one-voxel
+ * axis) and the fractions.
+ */
+struct Cell {
+    size_t base, dx, dy, dz;
+    float fx, fy, fz;
+
+    Cell(const Grid &g, double x, double y, double z, size_t components) {
+        x = std::min(std::max(x, 0.0), double(g.n[0] - 1));
+        y = std::min(std::max(y, 0.0), double(g.n[1] - 1));
+        z = std::min(std::max(z, 0.0), double(g.n[2] - 1));
+        const size_t x0 = std::min<size_t>(size_t(x), g.n[0] > 1 ? g.n[0] - 2 : 0);
+        const size_t y0 = std::min<size_t>(size_t(y), g.n[1] > 1 ? g.n[1] - 2 : 0);
+        const size_t z0 = std::min<size_t>(size_t(z), g.n[2] > 1 ? g.n[2] - 2 : 0);
+        dx = g.n[0] > 1 ? components : 0;
+        dy = g.n[1] > 1 ? components * g.n[0] : 0;
+        dz = g.n[2] > 1 ? components * g.plane() : 0;
+        fx = float(x - x0);
+        fy = float(y - y0);
+        fz = float(z - z0);
+        base = components * ((z0 * g.n[1] + y0) * g.n[0] + x0);
+    }
+
+    /** The trilinear value of the channel whose low-corner value is at p. */
+    float value(const float *p) const {
+        const float c00 = p[0] + fx * (p[dx] - p[0]);
+        const float c01 = p[dy] + fx * (p[dy + dx] - p[dy]);
+        const float c10 = p[dz] + fx * (p[dz + dx] - p[dz]);
+        const float c11 = p[dz + dy] + fx * (p[dz + dy + dx] - p[dz + dy]);
+        const float c0 = c00 + fy * (c01 - c00), c1 = c10 + fy * (c11 - c10);
+        return c0 + fz * (c1 - c0);
+    }
+};
+
 /** Trilinear interpolation of a scalar image at continuous index (x, y, z); `outside` beyond the border. */
 inline float sample(const float *image, const Grid &g, double x, double y, double z, float outside) {
     if (!(x >= -0.5 && y >= -0.5 && z >= -0.5 && x <= g.n[0] - 0.5 && y <= g.n[1] - 0.5 && z <= g.n[2] - 0.5)) return outside;
-    x = std::min(std::max(x, 0.0), double(g.n[0] - 1));
-    y = std::min(std::max(y, 0.0), double(g.n[1] - 1));
-    z = std::min(std::max(z, 0.0), double(g.n[2] - 1));
-    const size_t x0 = std::min<size_t>(size_t(x), g.n[0] > 1 ? g.n[0] - 2 : 0);
-    const size_t y0 = std::min<size_t>(size_t(y), g.n[1] > 1 ? g.n[1] - 2 : 0);
-    const size_t z0 = std::min<size_t>(size_t(z), g.n[2] > 1 ? g.n[2] - 2 : 0);
-    const size_t dx = g.n[0] > 1 ? 1 : 0, dy = g.n[1] > 1 ? g.n[0] : 0, dz = g.n[2] > 1 ? g.plane() : 0;
-    const float fx = float(x - x0), fy = float(y - y0), fz = float(z - z0);
-    const float *p = image + (z0 * g.n[1] + y0) * g.n[0] + x0;
-    const float c00 = p[0] + fx * (p[dx] - p[0]);
-    const float c01 = p[dy] + fx * (p[dy + dx] - p[dy]);
-    const float c10 = p[dz] + fx * (p[dz + dx] - p[dz]);
-    const float c11 = p[dz + dy] + fx * (p[dz + dy + dx] - p[dz + dy]);
-    const float c0 = c00 + fy * (c01 - c00), c1 = c10 + fy * (c11 - c10);
-    return c0 + fz * (c1 - c0);
+    const Cell cell(g, x, y, z, 1);
+    return cell.value(image + cell.base);
 }
 
 /** Trilinear interpolation of a 3-vector field (interleaved) at a continuous index, clamped to the grid. */
 inline void sample_vector(const float *field, const Grid &g, double x, double y, double z, float out[3]) {
-    x = std::min(std::max(x, 0.0), double(g.n[0] - 1));
-    y = std::min(std::max(y, 0.0), double(g.n[1] - 1));
-    z = std::min(std::max(z, 0.0), double(g.n[2] - 1));
-    const size_t x0 = std::min<size_t>(size_t(x), g.n[0] > 1 ? g.n[0] - 2 : 0);
-    const size_t y0 = std::min<size_t>(size_t(y), g.n[1] > 1 ? g.n[1] - 2 : 0);
-    const size_t z0 = std::min<size_t>(size_t(z), g.n[2] > 1 ? g.n[2] - 2 : 0);
-    const size_t dx = g.n[0] > 1 ? 3 : 0, dy = g.n[1] > 1 ? 3 * g.n[0] : 0, dz = g.n[2] > 1 ? 3 * g.plane() : 0;
-    const float fx = float(x - x0), fy = float(y - y0), fz = float(z - z0);
-    const float *p = field + 3 * ((z0 * g.n[1] + y0) * g.n[0] + x0);
-    for (int c = 0; c < 3; ++c) {
-        const float c00 = p[c] + fx * (p[dx + c] - p[c]);
-        const float c01 = p[dy + c] + fx * (p[dy + dx + c] - p[dy + c]);
-        const float c10 = p[dz + c] + fx * (p[dz + dx + c] - p[dz + c]);
-        const float c11 = p[dz + dy + c] + fx * (p[dz + dy + dx + c] - p[dz + dy + c]);
-        const float c0 = c00 + fy * (c01 - c00), c1 = c10 + fy * (c11 - c10);
-        out[c] = c0 + fz * (c1 - c0);
-    }
+    const Cell cell(g, x, y, z, 3);
+    for (int c = 0; c < 3; ++c) out[c] = cell.value(field + cell.base + c);
 }
 
 /** A normalised Gaussian kernel of `sigma` voxels, truncated at 3 sigma. */

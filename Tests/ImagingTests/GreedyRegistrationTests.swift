@@ -83,6 +83,18 @@ import TacoCore
         #expect(mean(errors) < 0.4, "mean error \(mean(errors)) mm of a \(length(shift)) mm shift")
     }
 
+    @Test func aLevelStopsOnceItsMetricStopsGaining() throws {
+        let fixed = try Fixtures.atlas(spacing: 6)
+        var options = GreedyRegistration.Options(levels: [
+            RegistrationLevel(shrink: 2, smoothingMM: 6, iterations: 50),
+            RegistrationLevel(shrink: 1, smoothingMM: 0, iterations: 50),
+        ])
+        #expect(try GreedyRegistration.register(fixed: .init(fixed), moving: .init(fixed), options: options).iterations == 100)
+        // No ten iterations gain a whole unit of a metric in 0...1: each level stops at its first check, after 11.
+        options.convergence = 1
+        #expect(try GreedyRegistration.register(fixed: .init(fixed), moving: .init(fixed), options: options).iterations == 22)
+    }
+
     @Test func rejectsSchedulesThatCannotWork() throws {
         let fixed = try Fixtures.atlas(spacing: 6)
         var options = GreedyRegistration.Options(levels: [RegistrationLevel(shrink: 2, smoothingMM: 1, iterations: 2)])

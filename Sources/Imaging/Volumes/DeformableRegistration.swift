@@ -67,22 +67,10 @@ public enum DeformableRegistration {
         c.learning_rate = options.learningRate
         c.update_variance = options.updateVariance
         c.total_variance = options.totalVariance
-        let grid = fixed.volume.geometry
-        var forward = [Float](repeating: 0, count: 3 * grid.voxelCount)
-        var inverse = forward
         var result = taco_deformable_result()
-        try withViews(fixed, moving) { fixedView, movingView in
-            try withOptionalBuffer(initial?.rowMajor4x4) { start in
-                try forward.withUnsafeMutableBufferPointer { f in
-                    try inverse.withUnsafeMutableBufferPointer { i in
-                        try BridgeError.check(taco_register_deformable(fixedView, movingView, start, &c, f.baseAddress,
-                                                                       i.baseAddress, &result))
-                    }
-                }
-            }
+        let fields = try registerFields(fixed, moving, initial: initial) { fixedView, movingView, start, forward, inverse in
+            taco_register_deformable(fixedView, movingView, start, &c, forward, inverse, &result)
         }
-        return Result(forward: VectorField(geometry: grid, vectors: forward),
-                      inverse: VectorField(geometry: grid, vectors: inverse),
-                      metric: result.metric, iterations: Int(result.iterations))
+        return Result(forward: fields.forward, inverse: fields.inverse, metric: result.metric, iterations: Int(result.iterations))
     }
 }

@@ -58,20 +58,11 @@ public enum GreedyRegistration {
         c.inverse_iterations = UInt32(max(0, options.inverseIterations))
         c.convergence = options.convergence
         c.threads = UInt32(max(0, options.threads))
-        let grid = fixed.volume.geometry
-        var forward = [Float](repeating: 0, count: 3 * grid.voxelCount)
-        var inverse = forward
         var result = taco_greedy_result()
-        try withViews(fixed, moving) { fixedView, movingView in
-            try withOptionalBuffer(initial?.rowMajor4x4) { start in
-                try forward.withUnsafeMutableBufferPointer { f in
-                    try inverse.withUnsafeMutableBufferPointer { i in
-                        try BridgeError.check(taco_register_greedy(fixedView, movingView, start, &c, f.baseAddress, i.baseAddress, &result))
-                    }
-                }
-            }
+        let fields = try registerFields(fixed, moving, initial: initial) { fixedView, movingView, start, forward, inverse in
+            taco_register_greedy(fixedView, movingView, start, &c, forward, inverse, &result)
         }
-        return Result(forward: VectorField(geometry: grid, vectors: forward), inverse: VectorField(geometry: grid, vectors: inverse),
-                      metric: result.metric, iterations: Int(result.iterations), inverseResidualMM: result.inverse_residual_mm)
+        return Result(forward: fields.forward, inverse: fields.inverse, metric: result.metric, iterations: Int(result.iterations),
+                      inverseResidualMM: result.inverse_residual_mm)
     }
 }

@@ -1,4 +1,5 @@
 internal import CITKBridge
+import TacoCore
 
 /// One level of a multi-resolution schedule.
 public struct RegistrationLevel: Sendable, Equatable {
@@ -68,4 +69,24 @@ func withViews<R>(_ fixed: RegistrationImage, _ moving: RegistrationImage,
             }
         }
     }
+}
+
+/// Runs a deformable registration `call` (bridge views of both images, the initial 4x4 or NULL, the forward
+/// and inverse buffers of 3 floats per fixed voxel) and returns both fields on the fixed grid.
+func registerFields(_ fixed: RegistrationImage, _ moving: RegistrationImage, initial: AffineTransform3D?,
+                    _ call: (taco_image_view, taco_image_view, UnsafePointer<Double>?, UnsafeMutablePointer<Float>?,
+                             UnsafeMutablePointer<Float>?) -> taco_status) throws -> (forward: VectorField, inverse: VectorField) {
+    let grid = fixed.volume.geometry
+    var forward = [Float](repeating: 0, count: 3 * grid.voxelCount)
+    var inverse = forward
+    try withViews(fixed, moving) { fixedView, movingView in
+        try withOptionalBuffer(initial?.rowMajor4x4) { start in
+            try forward.withUnsafeMutableBufferPointer { f in
+                try inverse.withUnsafeMutableBufferPointer { i in
+                    try BridgeError.check(call(fixedView, movingView, start, f.baseAddress, i.baseAddress))
+                }
+            }
+        }
+    }
+    return (VectorField(geometry: grid, vectors: forward), VectorField(geometry: grid, vectors: inverse))
 }
