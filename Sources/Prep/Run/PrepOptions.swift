@@ -72,7 +72,7 @@ public struct PrepOptions: Sendable, Codable, Equatable {
     public var configuration: [String: String] {
         [
             "target_spacing_mm": String(targetSpacing), "reference_order": referenceOrder.joined(separator: ","),
-            "registration": registration.rawValue + " (Mattes MI 32 bins, 10% regular sampling, inside the reference's mask)",
+            "registration": registration.rawValue + " (Mattes MI 32 bins, 10% regular sampling, inside the reference's mask grown by 10 mm)",
             "registration_resolution_mm": String(registrationResolution), "bias_correction": biasCorrection ? "N4" : "none",
             "ct_window_hu": ctWindow.map { String($0) }.joined(separator: ","), "thick_slices": thickSlices.rawValue,
             "margin_mm": String(margin), "keep_diffusion": String(keepDiffusion),
